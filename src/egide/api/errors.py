@@ -1,0 +1,84 @@
+"""The one table that maps domain errors to HTTP statuses and the OpenAI error envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from egide import errors as e
+
+# error class → (HTTP status, envelope type, envelope code); first match wins (MRO order).
+TABLE: list[tuple[type[e.EgideError], int, str, str | None]] = [
+    (e.MalformedJSON, 400, "invalid_request_error", "invalid_json"),
+    (e.PayloadTooLarge, 413, "invalid_request_error", "payload_too_large"),
+    (e.ContextOverflow, 400, "invalid_request_error", "context_length_exceeded"),
+    (e.InvalidRequest, 400, "invalid_request_error", None),
+    (e.AuthenticationFailed, 401, "authentication_error", "invalid_api_key"),
+    (e.ModelNotFound, 404, "invalid_request_error", "model_not_found"),
+    (e.NotFound, 404, "invalid_request_error", "not_found"),
+    (e.Unsupported, 400, "invalid_request_error", "unsupported"),
+    (e.Overloaded, 503, "server_overloaded", "overloaded"),
+    (e.UpstreamError, 502, "upstream_error", "upstream_unavailable"),
+    (e.ArtefactRejected, 500, "server_error", "artefact_rejected"),
+    (e.EngineError, 500, "server_error", "engine_error"),
+    (e.ConfigError, 500, "server_error", "config_error"),
+    (e.EgideError, 500, "server_error", None),
+]
+
+
+def describe(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, envelope, extra headers) for any exception."""
+    if isinstance(exc, ValidationError):
+        return (
+            400,
+            envelope(validation_message(exc), "invalid_request_error", _param(exc), None),
+            {},
+        )
+    if isinstance(exc, e.EgideError):
+        for cls, status, kind, code in TABLE:
+            if isinstance(exc, cls):
+                headers = {}
+                if isinstance(exc, e.Overloaded):
+                    headers["Retry-After"] = str(exc.retry_after)
+                if isinstance(exc, e.AuthenticationFailed):
+                    headers["WWW-Authenticate"] = "Bearer"
+                return status, envelope(exc.message, kind, exc.param, code), headers
+    return (
+        500,
+        envelope("internal error; the server log has the details", "server_error", None, None),
+        {},
+    )
+
+
+def envelope(message: str, kind: str, param: str | None, code: str | None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def error_response(exc: BaseException) -> Response:
+    status, body, headers = describe(exc)
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def in_band(exc: BaseException) -> dict[str, Any]:
+    """The envelope sent as an SSE event when a stream fails after it started."""
+    return describe(exc)[1]
+
+
+def validation_message(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        problems.append(f"{where or 'body'}: {err['msg']}")
+    more = len(exc.errors()) - 5
+    tail = f" (and {more} more)" if more > 0 else ""
+    return "invalid request: " + "; ".join(problems) + tail + ". Fix these fields and retry."
+
+
+def _param(exc: ValidationError) -> str | None:
+    errors = exc.errors()
+    if not errors:
+        return None
+    return ".".join(str(p) for p in errors[0]["loc"]) or None

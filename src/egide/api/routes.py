@@ -1,0 +1,103 @@
+"""Route handlers: parse, call one gateway method, serialise. Nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from egide.api.body import read_json
+from egide.api.errors import error_response, in_band
+from egide.gateway import Runtime
+from egide.protocol import mistral, sse
+from egide.protocol.requests import ChatRequest, CompletionRequest, EmbeddingRequest
+from egide.tenancy import Principal
+
+Handler = Callable[[Request], Awaitable[Response]]
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def endpoint(handler: Handler) -> Handler:
+    """Turn every exception into the error envelope."""
+
+    @wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            return error_response(exc)
+
+    return wrapped
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _principal(request: Request) -> Principal:
+    return _runtime(request).auth.authenticate(request.headers.get("authorization"))
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    return await read_json(request, _runtime(request).settings.max_body_bytes)
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status, media_type="application/json")
+
+
+def _result(result: dict[str, Any] | AsyncIterator[dict[str, Any]]) -> Response:
+    if isinstance(result, dict):
+        return _json(result)
+    return StreamingResponse(
+        sse.frame(result, in_band), media_type="text/event-stream", headers=_SSE_HEADERS
+    )
+
+
+@endpoint
+async def chat_completions(request: Request) -> Response:
+    principal = _principal(request)
+    chat = ChatRequest.model_validate(mistral.normalise(await _body(request)))
+    return _result(await _runtime(request).gateway.chat(principal, chat))
+
+
+@endpoint
+async def completions(request: Request) -> Response:
+    principal = _principal(request)
+    completion = CompletionRequest.model_validate(mistral.normalise(await _body(request)))
+    return _result(await _runtime(request).gateway.complete(principal, completion))
+
+
+@endpoint
+async def embeddings(request: Request) -> Response:
+    principal = _principal(request)
+    embedding = EmbeddingRequest.model_validate(await _body(request))
+    return _json(await _runtime(request).gateway.embed(principal, embedding))
+
+
+@endpoint
+async def list_models(request: Request) -> Response:
+    return _json(_runtime(request).gateway.list_models(_principal(request)))
+
+
+@endpoint
+async def get_model(request: Request) -> Response:
+    principal = _principal(request)
+    return _json(_runtime(request).gateway.get_model(principal, request.path_params["model_id"]))
+
+
+@endpoint
+async def health(request: Request) -> Response:
+    report = _runtime(request).gateway.health()
+    return _json(report, 200 if report["status"] == "ok" else 503)
+
+
+@endpoint
+async def metrics(request: Request) -> Response:
+    body = _runtime(request).gateway.metrics.render()
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,71 @@
+"""Domain errors. They carry no HTTP status: ``egide.api.errors`` maps them.
+
+Every message says what went wrong *and* how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class EgideError(Exception):
+    """Base of every error Égide raises on purpose."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class InvalidRequest(EgideError):
+    """The request is malformed or has a wrong value."""
+
+
+class MalformedJSON(InvalidRequest):
+    """The body is not valid JSON."""
+
+
+class PayloadTooLarge(InvalidRequest):
+    """The body is larger than the configured limit."""
+
+
+class ContextOverflow(InvalidRequest):
+    """The prompt (plus the requested completion) does not fit the model's context."""
+
+
+class AuthenticationFailed(EgideError):
+    """No key, or a key that matches nothing."""
+
+
+class NotFound(EgideError):
+    """A named thing does not exist."""
+
+
+class ModelNotFound(NotFound):
+    """The requested model id is not served here."""
+
+
+class Unsupported(EgideError):
+    """The model or backend lacks the capability the request needs."""
+
+
+class Overloaded(EgideError):
+    """The engine's queue is full; the caller should retry later."""
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UpstreamError(EgideError):
+    """Every deployment of a model failed or is unreachable."""
+
+
+class ConfigError(EgideError):
+    """The configuration file or environment is wrong."""
+
+
+class ArtefactRejected(EgideError):
+    """A model artefact failed verification (digest, format) and will not be loaded."""
+
+
+class EngineError(EgideError):
+    """The model runtime failed while serving a valid request."""

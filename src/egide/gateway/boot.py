@@ -1,0 +1,51 @@
+"""Build everything a serving process needs from :class:`~egide.config.Settings`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from egide.backends import Backend, backend_class
+from egide.config import Settings
+from egide.gateway.metrics import Metrics
+from egide.gateway.service import Gateway
+from egide.registry import ArtefactRegistry
+from egide.store import Database, open_database
+from egide.store.artefacts import ArtefactRepository
+from egide.store.keys import KeyRepository
+from egide.tenancy import Authenticator, ensure_admin_key
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    gateway: Gateway
+    auth: Authenticator
+    new_admin_key: str | None
+
+    async def start(self, progress: Progress | None = None) -> None:
+        for backend in self.gateway.backends.values():
+            await backend.start(progress)
+
+    async def close(self) -> None:
+        for backend in self.gateway.backends.values():
+            await backend.close()
+        self.db.close()
+
+
+def build_runtime(settings: Settings, progress: Progress | None = None) -> Runtime:
+    """Open the state, verify every artefact, and construct (not yet start) the backends."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    db = open_database(settings.home)
+    keys = KeyRepository(db)
+    new_key = ensure_admin_key(settings.home, keys)
+    registry = ArtefactRegistry(settings, ArtefactRepository(db))
+    backends: dict[str, Backend] = {}
+    for model in settings.all_models():
+        artefact = registry.prepare(model, progress)
+        backends[model.id] = backend_class(model.backend)(model, settings, artefact)
+    gateway = Gateway(backends, Metrics())
+    return Runtime(settings, db, gateway, Authenticator(keys), new_key)

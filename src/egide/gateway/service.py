@@ -1,0 +1,230 @@
+"""The gateway service: resolve the model, check what it can do, call its backend,
+account for the request. Route handlers call exactly one method of :class:`Gateway`."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+
+from egide.backends.base import Backend
+from egide.errors import EgideError, InvalidRequest, ModelNotFound, Unsupported
+from egide.gateway.metrics import Metrics
+from egide.protocol.requests import ChatRequest, CompletionRequest, EmbeddingRequest
+from egide.tenancy import Principal
+from egide.types import Capability
+
+JSON = dict[str, Any]
+
+
+class Gateway:
+    def __init__(self, backends: dict[str, Backend], metrics: Metrics) -> None:
+        self.backends = backends
+        self.metrics = metrics
+        self.created = int(time.time())
+
+    # -- models -----------------------------------------------------------------------
+
+    def list_models(self, principal: Principal) -> JSON:
+        return {"object": "list", "data": [self._card(b) for b in self.backends.values()]}
+
+    def get_model(self, principal: Principal, model_id: str) -> JSON:
+        return self._card(self._backend(model_id))
+
+    def _card(self, backend: Backend) -> JSON:
+        model = backend.model
+        caps = {c.value for c in model.capabilities}
+        return {
+            "id": model.id,
+            "object": "model",
+            "created": self.created,
+            "owned_by": model.owned_by,
+            "max_context_length": model.context_length,
+            "capabilities": {
+                "completion_chat": "chat" in caps,
+                "completion_fim": False,
+                "function_calling": "tools" in caps,
+                "fine_tuning": False,
+                "vision": False,
+                "embeddings": "embeddings" in caps,
+                "json_schema": "json_schema" in caps,
+            },
+            "type": "base",
+        }
+
+    def _backend(self, model_id: str, capability: Capability | None = None) -> Backend:
+        backend = self.backends.get(model_id)
+        if backend is None:
+            known = ", ".join(sorted(self.backends)) or "none"
+            raise ModelNotFound(
+                f"the model {model_id!r} does not exist here; use one of: {known} "
+                "(GET /v1/models lists them)",
+                param="model",
+            )
+        if capability is not None and capability not in backend.model.capabilities:
+            fitting = sorted(
+                b.model.id for b in self.backends.values() if capability in b.model.capabilities
+            )
+            raise Unsupported(
+                f"model {model_id!r} does not support {capability.value}; models that do: "
+                f"{', '.join(fitting) or 'none'}",
+                param="model",
+            )
+        return backend
+
+    # -- inference --------------------------------------------------------------------
+
+    async def chat(self, principal: Principal, request: ChatRequest) -> JSON | AsyncIterator[JSON]:
+        backend = self._backend(request.model, Capability.CHAT)
+        model = backend.model
+        if request.tools and request.tool_choice != "none":
+            self._require(backend, Capability.TOOLS, "tools")
+        if request.response_format and request.response_format.type != "text":
+            self._require(backend, Capability.JSON_SCHEMA, "response_format")
+        if request.stream:
+            self._require(backend, Capability.STREAMING, "stream")
+        return await self._run(
+            model.id, "chat", backend.chat(request), request.stream, request.include_usage
+        )
+
+    async def complete(
+        self, principal: Principal, request: CompletionRequest
+    ) -> JSON | AsyncIterator[JSON]:
+        backend = self._backend(request.model, Capability.COMPLETIONS)
+        return await self._run(
+            backend.model.id,
+            "completions",
+            backend.complete(request),
+            request.stream,
+            request.include_usage,
+        )
+
+    async def embed(self, principal: Principal, request: EmbeddingRequest) -> JSON:
+        backend = self._backend(request.model, Capability.EMBEDDINGS)
+        if request.dimensions is not None:
+            raise InvalidRequest(
+                "'dimensions' is not supported: the embedding size is fixed by the model; "
+                "drop the parameter",
+                param="dimensions",
+            )
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await backend.embed(request.texts(), input_type=request.input_type)
+            outcome = "ok"
+        except EgideError as exc:
+            outcome = _outcome(exc)
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(backend.model.id, "embeddings", outcome, elapsed)
+        self.metrics.tokens.labels(backend.model.id, "in").inc(result.prompt_tokens)
+        data = [
+            {"object": "embedding", "index": i, "embedding": _encode(vec, request.encoding_format)}
+            for i, vec in enumerate(result.vectors)
+        ]
+        return {
+            "object": "list",
+            "data": data,
+            "model": backend.model.id,
+            "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
+        }
+
+    def _require(self, backend: Backend, capability: Capability, param: str) -> None:
+        if capability not in backend.model.capabilities:
+            raise Unsupported(
+                f"model {backend.model.id!r} does not support '{param}' "
+                f"({capability.value}); drop it or pick a model that lists it",
+                param=param,
+            )
+
+    async def _run(
+        self,
+        model: str,
+        endpoint: str,
+        results: AsyncIterator[JSON],
+        stream: bool,
+        include_usage: bool,
+    ) -> JSON | AsyncIterator[JSON]:
+        started = time.perf_counter()
+        try:
+            first = await anext(results)
+        except StopAsyncIteration:
+            first = None
+        except EgideError as exc:
+            self.metrics.observe(model, endpoint, _outcome(exc), time.perf_counter() - started)
+            raise
+        if not stream:
+            if first is None:
+                raise InvalidRequest("the backend returned nothing")
+            await results.aclose()
+            self.metrics.count_tokens(model, first.get("usage"))
+            self.metrics.observe(model, endpoint, "ok", time.perf_counter() - started)
+            return first
+        self.metrics.first_token.labels(model).observe(time.perf_counter() - started)
+        return self._metered(model, endpoint, first, results, include_usage, started)
+
+    async def _metered(
+        self,
+        model: str,
+        endpoint: str,
+        first: JSON | None,
+        rest: AsyncIterator[JSON],
+        include_usage: bool,
+        started: float,
+    ) -> AsyncIterator[JSON]:
+        outcome = "interrupted"
+        try:
+            if first is not None and self._keep(model, first, include_usage):
+                yield first
+            async for chunk in rest:
+                if self._keep(model, chunk, include_usage):
+                    yield chunk
+            outcome = "ok"
+        except EgideError as exc:
+            outcome = _outcome(exc)
+            raise
+        finally:
+            self.metrics.observe(model, endpoint, outcome, time.perf_counter() - started)
+
+    def _keep(self, model: str, chunk: JSON, include_usage: bool) -> bool:
+        usage = chunk.get("usage")
+        if usage is None:
+            return True
+        self.metrics.count_tokens(model, usage)
+        if include_usage:
+            return True
+        if chunk.get("choices"):
+            del chunk["usage"]
+            return True
+        return False
+
+    # -- health -----------------------------------------------------------------------
+
+    def health(self) -> JSON:
+        models = {}
+        for model_id, backend in self.backends.items():
+            health = backend.health()
+            models[model_id] = {
+                "ok": health.ok,
+                "backend": backend.kind,
+                "detail": health.detail,
+                **health.extra,
+            }
+        ok = all(m["ok"] for m in models.values())
+        return {"status": "ok" if ok else "degraded", "models": models}
+
+
+def _encode(vector: list[float], encoding_format: str) -> list[float] | str:
+    if encoding_format == "base64":
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+    return vector
+
+
+def _outcome(exc: EgideError) -> str:
+    """kebab-case error kind, e.g. ContextOverflow → context-overflow."""
+    name = type(exc).__name__
+    return "".join(f"-{c.lower()}" if c.isupper() else c for c in name).lstrip("-")

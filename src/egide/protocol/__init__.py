@@ -1,0 +1,1 @@
+"""Wire schemas: the OpenAI canonical form, Mistral converters, SSE framing."""
