@@ -690,6 +690,23 @@ def start_litellm(work: Path, mock_port: int, cpus: set[int] | None) -> tuple[Pr
         "general_settings:\n"
         "  disable_spend_logs: true\n"
     )
+    # Minimal logging: warnings only, and no per-request access log line.
+    log_cfg = work / "litellm-logging.json"
+    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+    log_cfg.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "disable_existing_loggers": False,
+                "handlers": {"default": handler},
+                "loggers": {
+                    "uvicorn": {"handlers": ["default"], "level": "WARNING"},
+                    "uvicorn.error": {"level": "WARNING"},
+                    "uvicorn.access": {"handlers": [], "level": "ERROR", "propagate": False},
+                },
+            }
+        )
+    )
     port = _free_port()
     env = {
         **os.environ,
@@ -713,6 +730,8 @@ def start_litellm(work: Path, mock_port: int, cpus: set[int] | None) -> tuple[Pr
         "1",
         "--telemetry",
         "False",
+        "--log_config",
+        str(log_cfg),
     ]
     proc = Proc("litellm", cmd, work / "litellm.log", cpus, env=env, cwd=work)
     _wait(

@@ -76,7 +76,7 @@ async def completions(request: Request) -> Response:
 @endpoint
 async def embeddings(request: Request) -> Response:
     principal = _principal(request)
-    embedding = EmbeddingRequest.model_validate(await _body(request))
+    embedding = EmbeddingRequest.model_validate(mistral.normalise_embeddings(await _body(request)))
     return _json(await _runtime(request).gateway.embed(principal, embedding))
 
 

@@ -105,7 +105,7 @@ async def _probe(
             async with session.get(url, headers=deployment.auth, timeout=timeout) as resp:
                 await resp.read()
                 status = resp.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except Exception as exc:  # keep probing whatever happens: this runs unattended
         deployment.mark_failed(f"health check GET {url}: {describe(exc, HEALTH_TIMEOUT_S)}")
         return
     if status == 200:
@@ -124,9 +124,13 @@ def describe(exc: BaseException, timeout_s: float) -> str:
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return f"no connection within {timeout_s:g} s (connect_timeout_s)"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return "cannot connect: connection refused (is the server running?)"
+        return f"cannot connect: {exc.os_error.strerror or exc.os_error}"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "connection closed before any response"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "connection lost in the middle of the response"
     if isinstance(exc, TimeoutError):
         return f"no response within {timeout_s:g} s (read_timeout_s)"
     return f"{type(exc).__name__}: {exc}"

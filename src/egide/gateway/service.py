@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -126,11 +127,13 @@ class Gateway:
             {"object": "embedding", "index": i, "embedding": _encode(vec, request.encoding_format)}
             for i, vec in enumerate(result.vectors)
         ]
+        tokens = result.prompt_tokens
         return {
+            "id": f"embd-{uuid.uuid4().hex}",
             "object": "list",
             "data": data,
             "model": backend.model.id,
-            "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
+            "usage": {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens},
         }
 
     def _require(self, backend: Backend, capability: Capability, param: str) -> None:

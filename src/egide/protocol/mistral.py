@@ -37,3 +37,15 @@ def _with_safe_prompt(messages: list[Any]) -> list[Any]:
         if isinstance(content, str):
             return [{**first, "content": f"{SAFE_PROMPT}\n\n{content}"}, *messages[1:]]
     return [{"role": "system", "content": SAFE_PROMPT}, *messages]
+
+
+def normalise_embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    """Mistral's embeddings request names the texts ``inputs``; OpenAI's ``input``."""
+    if "inputs" in body and "input" not in body:
+        body["input"] = body.pop("inputs")
+    if body.get("output_dtype") not in (None, "float"):
+        body["encoding_format"] = body.pop("output_dtype")  # refused with a clear message
+    body.pop("output_dtype", None)
+    if "output_dimension" in body:
+        body["dimensions"] = body.pop("output_dimension")
+    return body
