@@ -248,7 +248,8 @@ def test_completions_stream(tmp_path: Path) -> None:
         async with serve(Upstream()) as up, backend(tmp_path, up.url) as b:
             request = CompletionRequest(model=MODEL, prompt="Il était", stream=True)
             out = await collect(b.complete(request))
-        assert len(out) == 3
+        assert len(out) == 4  # usage is always asked for, so that tokens are accounted
+        assert "usage" in out[-1]
         assert up.bodies[0]["prompt"] == "Il était"
 
     run(go)
@@ -277,7 +278,7 @@ def test_refused_connection_is_retried_then_fails_over(tmp_path: Path) -> None:
             out = await collect(b.chat(chat_request(stream=True)))
             elapsed = time.monotonic() - started
             deployments = b.health().extra["deployments"]
-        assert len(out) == 3
+        assert len(out) == 4  # three chunks and the usage chunk
         assert len(up.bodies) == 1
         assert elapsed >= 0.15  # two retries of the dead deployment: 50 ms + 100 ms backoff
         assert deployments[0]["healthy"] is False

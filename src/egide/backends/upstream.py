@@ -142,6 +142,9 @@ class OpenAICompatible(Backend):
             data["model"] = self.model.id
             yield data
             return
+        # Always ask for usage so that tokens are accounted; the gateway drops the usage
+        # chunk when the caller did not ask for it.
+        payload["stream_options"] = {"include_usage": True}
         deployment, resp = await self._open(path, payload)
         async for chunk in self._events(deployment, resp):
             yield chunk
