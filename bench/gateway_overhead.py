@@ -806,15 +806,37 @@ def profile_with_pyspy(pid: int, seconds: float, out_prefix: Path) -> dict[str, 
     raw = out_prefix.with_suffix(".txt")
     cmd = [
         pyspy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
-        "--rate", "250", "--format", "raw", "--nonblocking", "--output", str(raw),
+        "--rate", "250", "--format", "raw", "--function", "--nonblocking", "--output", str(raw),
     ]  # fmt: skip
     return {"cmd": cmd, "raw": raw}
 
 
-def summarize_collapsed(raw: Path, top: int = 30) -> dict[str, list[tuple[str, float]]]:
+def _frame_package(frame: str) -> str:
+    """``'f (aiohttp/client.py:12)'`` -> ``'aiohttp'``; the event loop's own C code -> 'loop'."""
+    if frame.startswith("Runner.run (asyncio/runners.py"):
+        return "event loop (uvloop C code, I/O syscalls)"
+    lpar = frame.rfind(" (")
+    path = frame[lpar + 2 : -1] if lpar >= 0 else frame
+    path = path.rsplit(":", 1)[0]
+    if path.startswith("<frozen"):
+        return "importlib"
+    if "site-packages/" in path:
+        path = path.split("site-packages/", 1)[1]
+    elif "/src/" in path:
+        path = path.split("/src/", 1)[1]
+    head = path.split("/", 1)[0]
+    if head.endswith(".py"):
+        return f"stdlib:{head[:-3]}" if "/" not in path else head
+    if head in {"asyncio", "concurrent", "json", "logging", "email", "http", "urllib", "re"}:
+        return f"stdlib:{head}"
+    return head
+
+
+def summarize_collapsed(raw: Path, top: int = 30) -> dict[str, Any]:
     """Self and inclusive share of samples per frame from py-spy's collapsed output."""
     self_c: Counter[str] = Counter()
     incl_c: Counter[str] = Counter()
+    pkg_c: Counter[str] = Counter()
     total = 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count_s = line.rpartition(" ")
@@ -822,24 +844,26 @@ def summarize_collapsed(raw: Path, top: int = 30) -> dict[str, list[tuple[str, f
             continue
         count = int(count_s)
         frames = [f.strip() for f in stack.split(";") if f.strip()]
-        frames = [f for f in frames if not f.startswith("process ") and not f.startswith("thread ")]
+        frames = [f for f in frames if not f.startswith(("process ", "thread "))]
         if not frames:
             continue
         total += count
         self_c[frames[-1]] += count
+        pkg_c[_frame_package(frames[-1])] += count
         for f in set(frames):
             incl_c[f] += count
     if total == 0:
-        return {"self": [], "inclusive": []}
+        return {"samples": 0, "self": [], "self_by_package": [], "inclusive_egide": []}
 
-    def pct(c: Counter[str], filt: Any = None) -> list[tuple[str, float]]:
+    def pct(c: Counter[str], filt: Any = None, n: int = top) -> list[tuple[str, float]]:
         items = [(k, v) for k, v in c.most_common() if filt is None or filt(k)]
-        return [(k, round(100.0 * v / total, 1)) for k, v in items[:top]]
+        return [(k, round(100.0 * v / total, 1)) for k, v in items[:n]]
 
     return {
-        "samples": [("total", float(total))],
+        "samples": total,
         "self": pct(self_c),
-        "inclusive_egide": pct(incl_c, lambda k: "egide" in k),
+        "self_by_package": pct(pkg_c, n=15),
+        "inclusive_egide": pct(incl_c, lambda k: "(egide/" in k),
     }
 
 
@@ -1111,8 +1135,15 @@ def run_profile(
             spy.wait()
     summary = summarize_collapsed(spec["raw"]) if spec["raw"].exists() else {}
     print(f"  [egide] under profiler: {_fmt_phase(load)}; collapsed stacks: {spec['raw']}")
+    print("    self time by package (share of samples):")
+    for pkg, share in summary.get("self_by_package", []):
+        print(f"      {share:5.1f}%  {pkg}")
+    print("    top functions by self time:")
     for frame, share in summary.get("self", [])[:20]:
-        print(f"      self {share:5.1f}%  {frame}")
+        print(f"      {share:5.1f}%  {frame}")
+    print("    Égide functions by inclusive time (await time inside callees included):")
+    for frame, share in summary.get("inclusive_egide", [])[:15]:
+        print(f"      {share:5.1f}%  {frame}")
     return {"raw": str(spec["raw"]), "summary": summary, "load": load}
 
 

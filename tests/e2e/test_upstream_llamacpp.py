@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 from openai import OpenAI
+
 from support.egide_process import start_egide
 from support.llama_server import start_llama_server, tiny_model_path
 

@@ -40,10 +40,10 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
     if event == "socket.connect":
         sock, address = args[0], args[1]
         family = getattr(sock, "family", None)
-        if family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
-            if not is_loopback(address[0]):
-                _record(event, address)
-                raise PermissionError(f"netguard: connection to {address!r} refused")
+        inet = family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple)
+        if inet and not is_loopback(address[0]):  # type: ignore[index]
+            _record(event, address)
+            raise PermissionError(f"netguard: connection to {address!r} refused")
     elif event == "socket.getaddrinfo":
         host = args[0]
         if host is not None and not is_loopback(host):

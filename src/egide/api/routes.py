@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
 from typing import Any
@@ -18,6 +19,7 @@ from egide.protocol.requests import ChatRequest, CompletionRequest, EmbeddingReq
 from egide.tenancy import Principal
 
 Handler = Callable[[Request], Awaitable[Response]]
+log = logging.getLogger("egide.api")
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 

@@ -87,7 +87,7 @@ class EchoBackend(Backend):
         text = " ".join(words[:limit])
         yield text_completion(self.model.id, text, "stop", len(words), len(words[:limit]))
 
-    async def embed(self, texts: list[str]) -> Embeddings:
+    async def embed(self, texts: list[str], *, input_type: str = "query") -> Embeddings:
         vectors = []
         for text in texts:
             vec = [0.0] * 8

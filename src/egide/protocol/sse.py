@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+
+log = logging.getLogger("egide.stream")
 
 DONE = b"data: [DONE]\n\n"
 
