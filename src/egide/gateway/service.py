@@ -163,7 +163,9 @@ class Gateway:
         if not stream:
             if first is None:
                 raise InvalidRequest("the backend returned nothing")
-            await results.aclose()
+            close = getattr(results, "aclose", None)
+            if close is not None:
+                await close()
             self.metrics.count_tokens(model, first.get("usage"))
             self.metrics.observe(model, endpoint, "ok", time.perf_counter() - started)
             return first
