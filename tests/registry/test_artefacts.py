@@ -67,7 +67,6 @@ def test_missing_file_says_which(registry, tmp_path) -> None:
 
 
 def _packaged(tmp_path, sha: str) -> PackagedModel:
-    import types as pytypes
     import sys
 
     pkg_dir = tmp_path / "fake_weights_pkg"
@@ -77,7 +76,6 @@ def _packaged(tmp_path, sha: str) -> PackagedModel:
     (pkg_dir / "data" / "b.bin").write_bytes(b"rest-of-weights")
     sys.path.insert(0, str(tmp_path))
     sys.modules.pop("fake_weights_pkg", None)
-    del pytypes
     return PackagedModel(
         name="fake",
         filename="fake.gguf",
