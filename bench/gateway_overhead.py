@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import math
@@ -425,6 +426,7 @@ def _summarize(ph: _Phase, elapsed: float) -> dict[str, Any]:
         "p99_us": round(_percentile(lat, 0.99) * us, 1),
         "max_us": round(lat[-1] * us, 1) if n else float("nan"),
         "error_sample": ph.error_sample,
+        "_lat": ph.latencies,
     }
 
 
@@ -455,6 +457,7 @@ def load_main(argv: list[str]) -> None:
     p.add_argument("--duration", type=float, required=True, help="max measured seconds")
     p.add_argument("--warmup-requests", type=int, default=200)
     p.add_argument("--warmup-duration", type=float, default=2.0)
+    p.add_argument("--raw", action="store_true", help="include every latency (base64 int64 ns)")
     a = p.parse_args(argv)
     loop_kind = _install_uvloop()
     key = Path(a.api_key_file).read_text().strip() if a.api_key_file else None
@@ -465,6 +468,9 @@ def load_main(argv: list[str]) -> None:
         warm = await gen.run(a.warmup_requests, a.warmup_duration, record=False)
         res = await gen.run(a.requests, a.duration, record=True)
         res["warmup"] = {k: warm[k] for k in ("errors", "statuses", "elapsed_s", "error_sample")}
+        if a.raw:
+            res["lat_ns_b64"] = base64.b64encode(res.pop("_lat").tobytes()).decode()
+        res.pop("_lat", None)
         res["concurrency"] = a.concurrency
         res["reconnects"] = gen.reconnects
         res["loop"] = loop_kind
@@ -775,6 +781,7 @@ def run_load(
     ]
     if keyfile:
         cmd += ["--api-key-file", keyfile]
+    cmd.append("--raw")
     out = work / f"load-{tag}.json"
     with out.open("wb") as f, (work / f"load-{tag}.err").open("wb") as ferr:
         p = subprocess.Popen(
@@ -867,36 +874,36 @@ def summarize_collapsed(raw: Path, top: int = 30) -> dict[str, Any]:
     }
 
 
-def measure_target(
-    name: str,
-    port: int,
-    keyfile: str | None,
-    args: argparse.Namespace,
-    py: str,
-    load_cpus: set[int] | None,
-    work: Path,
-) -> dict[str, Any]:
+def wait_first_completion(name: str, port: int, keyfile: str | None) -> None:
     key = Path(keyfile).read_text().strip() if keyfile else None
     deadline = time.monotonic() + 60
     while True:
         ok, detail = _check_completion(port, key)
         if ok:
-            break
+            return
         if time.monotonic() > deadline:
             raise RuntimeError(f"no successful completion through {name}: {detail}")
         time.sleep(0.5)
-    print(f"  [{name}] first completion OK", flush=True)
-    c1 = run_load(
-        py, port, keyfile, 1, args.requests_c1, args.c1_max_seconds,
-        max(50, args.requests_c1 // 10), args.warmup, load_cpus, work, f"{name}-c1",
-    )  # fmt: skip
-    print(f"  [{name}] c=1   : {_fmt_phase(c1)}", flush=True)
-    cn = run_load(
-        py, port, keyfile, args.concurrency, 10**9, args.duration,
-        10**9, args.warmup, load_cpus, work, f"{name}-c{args.concurrency}",
-    )  # fmt: skip
-    print(f"  [{name}] c={args.concurrency:<3}: {_fmt_phase(cn)}", flush=True)
-    return {"c1": c1, "cN": cn}
+
+
+def merge_phases(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One summary from the per-round phases: all latencies pooled, req/s = n / time."""
+    lat = array("q")
+    statuses: Counter[int] = Counter()
+    ph = _Phase.__new__(_Phase)  # reuse _summarize without an event loop
+    ph.errors = sum(p["errors"] for p in parts)
+    ph.error_sample = next((p["error_sample"] for p in parts if p["error_sample"]), None)
+    for p in parts:
+        lat.frombytes(base64.b64decode(p.pop("lat_ns_b64")))
+        statuses.update({int(k): v for k, v in p["statuses"].items()})
+    ph.latencies = lat
+    ph.statuses = statuses
+    merged = _summarize(ph, sum(p["elapsed_s"] for p in parts))
+    merged.pop("_lat")
+    merged["rounds"] = [
+        {k: p[k] for k in ("n", "errors", "elapsed_s", "rps", "p50_us", "p99_us")} for p in parts
+    ]
+    return merged
 
 
 def _fmt_phase(r: dict[str, Any]) -> str:
@@ -952,7 +959,8 @@ def report(results: dict[str, Any], conc: int) -> str:
         mark = "OK" if j["rps_ratio_egide_over_litellm"] >= GOAL_RPS_RATIO else "MISSED"
         lines.append(
             f"Égide req/s ÷ LiteLLM req/s (c={conc}): {j['rps_ratio_egide_over_litellm']:.2f}   "
-            f"(goal >= {GOAL_RPS_RATIO:g}: {mark})"
+            f"(goal >= {GOAL_RPS_RATIO:g}: {mark}); per round: "
+            + ", ".join(f"{x:.1f}" for x in j.get("rps_ratio_per_round", []) if x is not None)
         )
     if j.get("egide_rps_share_of_direct") is not None:
         lines.append(f"Égide req/s ÷ direct req/s: {j['egide_rps_share_of_direct']:.3f}")
@@ -1001,6 +1009,7 @@ def orchestrate(args: argparse.Namespace) -> int:
             "concurrency": args.concurrency,
             "requests_c1": args.requests_c1,
             "c1_max_seconds": args.c1_max_seconds,
+            "rounds": args.rounds,
             "targets": targets,
         },
         "environment": {
@@ -1031,8 +1040,10 @@ def orchestrate(args: argparse.Namespace) -> int:
         )  # fmt: skip
         print(f"mock upstream on :{mock_port} ({mock.tail(1)})", flush=True)
 
+        # Start every target first, then measure them in interleaved rounds, so that a
+        # change in the background load of the machine hits all of them alike.
+        live: dict[str, tuple[int, str | None, Proc | None]] = {}
         for name in targets:
-            print(f"== {name}", flush=True)
             gw: Proc | None = None
             try:
                 if name == "direct":
@@ -1045,21 +1056,64 @@ def orchestrate(args: argparse.Namespace) -> int:
                     raise ValueError(f"unknown target {name!r}")
                 if gw is not None:
                     procs.append(gw)
-                res = measure_target(name, port, keyfile, args, py, load_cpus, work)
-                if gw is not None:
-                    res["gateway_log_tail"] = gw.tail(15)
-                    if name == "egide" and args.profile_egide:
-                        res["profile"] = run_profile(gw, port, keyfile, args, py, load_cpus, work)
-                results["targets"][name] = res
+                wait_first_completion(name, port, keyfile)
+                live[name] = (port, keyfile, gw)
+                print(f"[{name}] up on :{port}, first completion OK", flush=True)
             except Exception as e:  # one failed target must not lose the others
                 msg = f"{type(e).__name__}: {e}"
-                print(f"  [{name}] FAILED: {msg}", flush=True)
+                print(f"[{name}] FAILED to start: {msg}", flush=True)
                 results["targets"][name] = {"error": msg}
-            finally:
                 if gw is not None:
                     gw.stop()
-                    procs.remove(gw)
-                    time.sleep(1.0)
+                    if gw in procs:
+                        procs.remove(gw)
+
+        parts: dict[str, dict[str, list[dict[str, Any]]]] = {n: {"c1": [], "cN": []} for n in live}
+        rounds = args.rounds
+        c1_per_round = max(1, args.requests_c1 // rounds)
+        dur_per_round = args.duration / rounds
+        order = list(live)
+        for rnd in range(rounds):
+            warm = args.warmup if rnd == 0 else min(args.warmup, 0.5)
+            rotated = order[rnd % len(order) :] + order[: rnd % len(order)] if order else []
+            print(f"== round {rnd + 1}/{rounds} (order: {', '.join(rotated)})", flush=True)
+            for conc, key, reqs, dur, wreq in (
+                (1, "c1", c1_per_round, args.c1_max_seconds / rounds, max(50, c1_per_round // 10)),
+                (args.concurrency, "cN", 10**9, dur_per_round, 10**9),
+            ):
+                for name in rotated:
+                    if name in results["targets"]:
+                        continue  # failed in an earlier phase
+                    port, keyfile, _ = live[name]
+                    try:
+                        r = run_load(
+                            py, port, keyfile, conc, reqs, dur, wreq, warm,
+                            load_cpus, work, f"{name}-{key}-r{rnd}",
+                        )  # fmt: skip
+                    except Exception as e:
+                        msg = f"{type(e).__name__}: {e}"
+                        print(f"  [{name}] FAILED: {msg}", flush=True)
+                        results["targets"][name] = {"error": msg}
+                        continue
+                    parts[name][key].append(r)
+                    print(f"  [{name}] c={conc:<3}: {_fmt_phase(r)}", flush=True)
+
+        for name, (_port, _keyfile, gw) in live.items():
+            if name in results["targets"]:
+                continue
+            res: dict[str, Any] = {
+                "c1": merge_phases(parts[name]["c1"]),
+                "cN": merge_phases(parts[name]["cN"]),
+            }
+            if gw is not None:
+                res["gateway_log_tail"] = gw.tail(15)
+            results["targets"][name] = res
+        if args.profile_egide and "egide" in live and "error" not in results["targets"]["egide"]:
+            port, keyfile, gw = live["egide"]
+            assert gw is not None
+            results["targets"]["egide"]["profile"] = run_profile(
+                gw, port, keyfile, args, py, load_cpus, work
+            )
     finally:
         for p in reversed(procs):
             p.stop()
@@ -1091,6 +1145,10 @@ def orchestrate(args: argparse.Namespace) -> int:
             judged["egide_rps_share_of_direct"] = round(eg["cN"]["rps"] / base["cN"]["rps"], 4)
     if eg and ll and "error" not in eg and "error" not in ll and ll["cN"]["rps"] > 0:
         judged["rps_ratio_egide_over_litellm"] = round(eg["cN"]["rps"] / ll["cN"]["rps"], 3)
+        judged["rps_ratio_per_round"] = [
+            round(a["rps"] / b["rps"], 2) if b["rps"] else None
+            for a, b in zip(eg["cN"]["rounds"], ll["cN"]["rounds"], strict=False)
+        ]
         judged["rps_ratio_goal"] = GOAL_RPS_RATIO
     results["judged"] = judged
     results["environment"]["loadavg_end"] = os.getloadavg()
@@ -1133,6 +1191,7 @@ def run_profile(
         if spy.poll() is None:
             spy.kill()
             spy.wait()
+    load.pop("lat_ns_b64", None)
     summary = summarize_collapsed(spec["raw"]) if spec["raw"].exists() else {}
     print(f"  [egide] under profiler: {_fmt_phase(load)}; collapsed stacks: {spec['raw']}")
     print("    self time by package (share of samples):")
@@ -1161,6 +1220,12 @@ def main() -> int:
     p.add_argument("--requests-c1", type=int, default=2000, help="requests at concurrency 1")
     p.add_argument(
         "--c1-max-seconds", type=float, default=60.0, help="time cap of the concurrency-1 phase"
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds: each target's measurements are split over them (default 3)",
     )
     p.add_argument("--targets", default="direct,egide,litellm")
     p.add_argument("--skip-litellm", action="store_true", help="quick run without LiteLLM")
