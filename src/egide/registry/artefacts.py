@@ -86,13 +86,12 @@ class ArtefactRegistry:
         self, model: ModelConfig, spec: PackagedModel, progress: Progress | None
     ) -> Path:
         label = f"preparing {model.id}"
-        if spec.assembled:
-            target = self.models_dir / spec.filename
-            if not target.exists():
-                self._assemble(spec, target, progress, label)
+        target = self.models_dir / spec.filename if spec.assembled else spec.part_paths()[0]
+        if spec.assembled and not target.exists():
+            # _assemble verified the digest while writing; the file is renamed only then.
+            actual = self._assemble(spec, target, progress, label)
         else:
-            target = spec.part_paths()[0]
-        actual = sha256_file(target, progress, f"verifying {model.id}")
+            actual = sha256_file(target, progress, f"verifying {model.id}")
         if actual != spec.sha256:
             raise ArtefactRejected(
                 f"model {model.id!r}: {target} has sha256 {actual}, not the pinned "
@@ -131,6 +130,7 @@ class ArtefactRegistry:
                 f"{digest.hexdigest()}, not the pinned {spec.sha256}; reinstall them"
             )
         os.replace(partial, target)
+        return spec.sha256
 
     def _record(
         self, model_id: str, path: Path, sha: str, fmt: ArtefactFormat, source: str
