@@ -105,7 +105,7 @@ class ArtefactRegistry:
 
     def _assemble(
         self, spec: PackagedModel, target: Path, progress: Progress | None, label: str
-    ) -> None:
+    ) -> str:
         parts = spec.part_paths()
         total = sum(p.stat().st_size for p in parts) or 1
         target.parent.mkdir(parents=True, exist_ok=True)
