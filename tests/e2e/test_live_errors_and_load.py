@@ -157,3 +157,34 @@ def test_health_and_metrics_after_traffic(default_server) -> None:
     assert f'egide_tokens_total{{direction="out",model="{CHAT}"}}' in metrics
     assert "egide_request_duration_seconds_bucket" in metrics
     assert "egide_time_to_first_token_seconds_bucket" in metrics
+
+
+def test_a_client_that_leaves_stops_the_generation(default_server) -> None:
+    body = {
+        "model": CHAT,
+        "messages": [{"role": "user", "content": "Write a very long essay about logistics."}],
+        "max_tokens": 2000,
+        "stream": True,
+    }
+
+    def in_flight() -> int:
+        return httpx.get(default_server.url + "/health").json()["models"][CHAT]["in_flight"]
+
+    with (
+        httpx.Client(timeout=60) as client,
+        client.stream(
+            "POST",
+            default_server.api + "/chat/completions",
+            json=body,
+            headers=default_server.headers(),
+        ) as response,
+    ):
+        lines = response.iter_lines()
+        received = [next(lines) for _ in range(6)]
+        assert any(line.startswith("data: ") for line in received)
+        assert in_flight() == 1
+    # 2000 tokens would take about a minute; the engine stops at its next token instead.
+    deadline = time.monotonic() + 5
+    while in_flight() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert in_flight() == 0

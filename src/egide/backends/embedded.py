@@ -183,9 +183,16 @@ class EmbeddedLlama(Backend):
                 if isinstance(result, dict) and "error" in result:
                     loop.call_soon_threadsafe(queue.put_nowait, result)
             finally:
+                # Released when the engine is done, not when the caller left: admission
+                # reflects what the engine is really busy with.
+                self._release()
                 loop.call_soon_threadsafe(queue.put_nowait, _DONE)
 
-        future = loop.run_in_executor(self._pool, run)
+        try:
+            future = loop.run_in_executor(self._pool, run)
+        except BaseException:
+            self._release()
+            raise
         try:
             while True:
                 item = await queue.get()
@@ -193,8 +200,7 @@ class EmbeddedLlama(Backend):
                     break
                 yield self._clean(self._check(item))
         finally:
-            stop.set()
-            self._release()
+            stop.set()  # the engine cancels the sequence at its next token
             if not future.done():
                 future.add_done_callback(lambda f: f.exception())
 
