@@ -54,6 +54,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -376,7 +377,7 @@ class Quiet:
         self.tolerated: set[int] = set()
         self.waits: list[dict[str, Any]] = []
         self.intruders: dict[int, str] = {}
-        self._watching = threading.Event()
+        self.intruded = threading.Event()  # set as soon as the watch sees an intruder
 
     def others(self) -> dict[int, str]:
         out = subprocess.run(["pgrep", "-af", HEAVY], capture_output=True, text=True).stdout
@@ -421,11 +422,15 @@ class Quiet:
     def watch(self, every: float = 2.0) -> Any:
         """Collect (in ``self.intruders``) heavy processes seen while the block runs."""
         self.intruders = {}
+        self.intruded.clear()
         stop = threading.Event()
 
         def poll() -> None:
             while not stop.wait(every):
-                self.intruders.update(self.others())
+                found = self.others()
+                if found:
+                    self.intruders.update(found)
+                    self.intruded.set()
 
         thread = threading.Thread(target=poll, name="quiet-watch", daemon=True)
         thread.start()
@@ -512,7 +517,13 @@ class EgideServer:
             self.mine.discard(self.proc.pid)
 
 
-def run_direct(spec_path: Path, out_path: Path, logfile: Path, mine: set[int]) -> dict:
+class Aborted(Exception):
+    """Another heavy process started during the phase: stop it early and measure again."""
+
+
+def run_direct(
+    spec_path: Path, out_path: Path, logfile: Path, mine: set[int], abort: threading.Event | None
+) -> dict:
     with logfile.open("ab") as err:
         proc = subprocess.Popen(
             [
@@ -531,8 +542,14 @@ def run_direct(spec_path: Path, out_path: Path, logfile: Path, mine: set[int]) -
             cwd=str(ROOT),
         )
     mine.add(proc.pid)
+    deadline = time.monotonic() + 3600
     try:
-        rc = proc.wait(timeout=3600)
+        while (rc := proc.poll()) is None:
+            if abort is not None and abort.is_set():
+                raise Aborted
+            if time.monotonic() > deadline:
+                raise TimeoutError("direct engine child still running after 3600 s")
+            time.sleep(0.25)
     finally:
         kill_group(proc, grace=5)
         mine.discard(proc.pid)
@@ -542,17 +559,49 @@ def run_direct(spec_path: Path, out_path: Path, logfile: Path, mine: set[int]) -
     return json.loads(out_path.read_text())
 
 
-def run_api(home: Path, spec: dict[str, Any], logfile: Path, mine: set[int]) -> dict:
+async def _abortable(coro: Any, abort: threading.Event | None) -> Any:
+    task = asyncio.ensure_future(coro)
+    while not task.done():
+        if abort is not None and abort.is_set():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise Aborted
+        await asyncio.wait({task}, timeout=0.25)
+    return task.result()
+
+
+def run_api(
+    home: Path, spec: dict[str, Any], logfile: Path, mine: set[int], abort: threading.Event | None
+) -> dict:
     t0 = time.perf_counter()
     with EgideServer(home, logfile, mine) as server:
         assert server.proc is not None
+        if abort is not None and abort.is_set():
+            raise Aborted
         start_s = time.perf_counter() - t0
-        result = asyncio.run(api_workload(server.base, server.key, spec, server.proc.pid))
+        workload = api_workload(server.base, server.key, spec, server.proc.pid)
+        result = asyncio.run(_abortable(workload, abort))
     result["load_s"] = start_s
     return result
 
 
 # -- statistics ----------------------------------------------------------------------------
+
+
+_EVAL_LINE = re.compile(r"\|\s+eval time =\s+([\d.]+) ms /\s+(\d+) tokens")
+
+
+def engine_log_rates(logfile: Path, max_tokens: int, n_single: int) -> dict[str, list[float]]:
+    """llama.cpp's own per-request decode rates (its ``print_timing`` lines, logged by both
+    the direct child and ``egide serve``): the full-length requests in order are the
+    one-stream ones, then the 8-stream batches."""
+    rates = []
+    for match in _EVAL_LINE.finditer(logfile.read_text(errors="replace")):
+        ms, n = float(match.group(1)), int(match.group(2))
+        if n == max_tokens and ms > 0:
+            rates.append(n * 1000 / ms)
+    return {"single": rates[:n_single], "concurrent": rates[n_single:]}
 
 
 def phase_metrics(result: dict[str, Any]) -> dict[str, Any]:
@@ -577,12 +626,11 @@ def phase_metrics(result: dict[str, Any]) -> dict[str, Any]:
         else None
     )
     m["single_chunks_per_token"] = sum(r["content_chunks"] for r in single) / tok if tok else None
-    engine_tps = [
-        r["engine_timings"].get("predicted_per_second") for r in single if r.get("engine_timings")
-    ]
-    m["single_engine_reported_decode_tps"] = (
-        statistics.median(x for x in engine_tps if x) if any(engine_tps) else None
-    )
+    log_rates = result.get("engine_log_rates") or {}
+    m["single_engine_log_decode_tps"] = med(log_rates.get("single") or [])
+    conc_rates = log_rates.get("concurrent") or []
+    sums = [sum(conc_rates[i : i + STREAMS]) for i in range(0, len(conc_rates), STREAMS)]
+    m["concurrent_engine_log_decode_tps"] = med([x for x in sums if x])
 
     batches: dict[int, list[dict[str, Any]]] = {}
     for r in conc:
@@ -682,8 +730,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--retries",
         type=int,
-        default=2,
-        help="re-measure a phase another heavy process overlapped (default 2)",
+        default=4,
+        help="re-measure a phase another heavy process overlapped (default 4)",
     )
     parser.add_argument("--json", default=str(RESULTS_JSON), help="where to write results")
     args = parser.parse_args(argv)
@@ -726,17 +774,25 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"round {rnd}/{args.rounds}: {side} ...")
                     t0 = time.perf_counter()
                     tag = f"{side}-{rnd}-{attempt}"
+                    last = attempt == args.retries + 1
+                    abort = None if last else quiet.intruded
+                    aborted = False
                     with quiet.watch():
-                        if side == "direct":
-                            out = work / f"{tag}.json"
-                            raw = run_direct(spec_path, out, work / f"{tag}.log", mine)
-                        else:
-                            raw = run_api(home, api_spec, work / f"{tag}.log", mine)
-                    if not quiet.intruders or attempt == args.retries + 1:
+                        try:
+                            if side == "direct":
+                                out = work / f"{tag}.json"
+                                log_path = work / f"{tag}.log"
+                                raw = run_direct(spec_path, out, log_path, mine, abort)
+                            else:
+                                raw = run_api(home, api_spec, work / f"{tag}.log", mine, abort)
+                        except Aborted:
+                            aborted = True
+                    if not quiet.intruders or last:
                         break
                     log(
-                        f"round {rnd}/{args.rounds}: {side}: another heavy process ran "
-                        "during the phase; discarding it and measuring again:"
+                        f"round {rnd}/{args.rounds}: {side}: another heavy process started "
+                        f"during the phase; {'aborted' if aborted else 'discarded'} it after "
+                        f"{time.perf_counter() - t0:.0f} s, will measure again:"
                     )
                     for pid, cmd in quiet.intruders.items():
                         print(f"      {pid} {cmd}", flush=True)
@@ -750,6 +806,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     time.sleep(2)
                 raw["overlapped_by"] = [f"{p} {c}" for p, c in quiet.intruders.items()]
+                raw["engine_log_rates"] = engine_log_rates(
+                    work / f"{tag}.log", args.max_tokens, args.single_requests
+                )
                 if raw["overlapped_by"]:
                     log(f"WARNING: kept a phase that overlapped {raw['overlapped_by']}")
                 m = phase_metrics(raw)
@@ -801,6 +860,8 @@ def report(
         (f"engine CPU ms/token, {STREAMS} streams", "concurrent_engine_cpu_ms_per_token", ".2f"),
         ("client CPU ms/token, 1 stream", "single_client_cpu_ms_per_token", ".2f"),
         (f"client CPU ms/token, {STREAMS} streams", "concurrent_client_cpu_ms_per_token", ".2f"),
+        ("llama.cpp-logged decode, 1 stream", "single_engine_log_decode_tps", ".1f"),
+        (f"llama.cpp-logged decode, {STREAMS} str. sum", "concurrent_engine_log_decode_tps", ".1f"),
         ("SSE/callback chunks per token", "single_chunks_per_token", ".2f"),
         ("model load / server start s", "load_s", ".1f"),
     ]
@@ -827,12 +888,17 @@ def report(
             if a
             and d
             and key
-            in ("single_tps", "single_decode_tps", "concurrent_tps", "concurrent_decode_tps")
+            in (
+                "single_tps",
+                "single_decode_tps",
+                "concurrent_tps",
+                "concurrent_decode_tps",
+                "single_engine_log_decode_tps",
+                "concurrent_engine_log_decode_tps",
+            )
             else None
         )
         print(f"{label:38} {fmt(d, spec):>14} {fmt(a, spec):>12} {fmt(ratio, '.3f'):>11}")
-    eng = med(col("direct", "single_engine_reported_decode_tps"))
-    print(f"{'(llama.cpp-reported decode, 1 stream)':38} {fmt(eng):>14} {'(stripped)':>12}")
     print()
     print("per round (tok/s wall):  direct 1 / API 1 / ratio   |   direct 8 / API 8")
     paired = []
