@@ -36,6 +36,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -794,10 +795,13 @@ def run_load(
         )
         try:
             p.wait(timeout=warmup_duration + duration + 90)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
+        except BaseException as exc:  # timeout, Ctrl-C: never leave a load loop behind
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
             p.wait()
-            raise RuntimeError(f"load generator {tag} timed out") from None
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise RuntimeError(f"load generator {tag} timed out") from None
+            raise
     if p.returncode != 0:
         err = (work / f"load-{tag}.err").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"load generator {tag} failed ({p.returncode}):\n{err}")
@@ -967,7 +971,15 @@ def report(results: dict[str, Any], conc: int) -> str:
     return "\n".join(lines)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def orchestrate(args: argparse.Namespace) -> int:
+    # Ctrl-C or a plain kill still runs the clean-up below (even when started in the
+    # background, where the shell leaves SIGINT ignored).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     if args.skip_litellm and "litellm" in targets:
         targets.remove("litellm")
@@ -1105,8 +1117,8 @@ def orchestrate(args: argparse.Namespace) -> int:
                 "c1": merge_phases(parts[name]["c1"]),
                 "cN": merge_phases(parts[name]["cN"]),
             }
-            if gw is not None:
-                res["gateway_log_tail"] = gw.tail(15)
+            if gw is not None:  # the admin key of the throw-away home is printed at start
+                res["gateway_log_tail"] = re.sub(r"egk_[\w-]+", "egk_<redacted>", gw.tail(15))
             results["targets"][name] = res
         if args.profile_egide and "egide" in live and "error" not in results["targets"]["egide"]:
             port, keyfile, gw = live["egide"]
@@ -1214,10 +1226,20 @@ def main() -> int:
         load_main(sys.argv[2:])
         return 0
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--duration", type=float, default=10.0, help="closed-loop seconds (default 10)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=10.0,
+        help="closed-loop seconds per target, split over the rounds (default 10)",
+    )
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per phase")
     p.add_argument("--concurrency", type=int, default=32, help="closed-loop connections")
-    p.add_argument("--requests-c1", type=int, default=2000, help="requests at concurrency 1")
+    p.add_argument(
+        "--requests-c1",
+        type=int,
+        default=2000,
+        help="requests at concurrency 1 per target (default 2000)",
+    )
     p.add_argument(
         "--c1-max-seconds", type=float, default=60.0, help="time cap of the concurrency-1 phase"
     )
@@ -1241,7 +1263,11 @@ def main() -> int:
     args = p.parse_args()
     if args.duration <= 0 or args.duration > 600 or args.concurrency < 1 or args.concurrency > 1024:
         p.error("--duration must be in (0, 600] and --concurrency in [1, 1024]")
-    return orchestrate(args)
+    try:
+        return orchestrate(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: every process this bench started has been stopped", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -17,15 +17,22 @@ from egide.config import Settings
 from egide.gateway import Runtime, build_runtime
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    runtime: Runtime | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> Starlette:
     """The API for ``settings``. Pass a prepared ``runtime`` (the CLI does, to show
-    progress while preparing models); otherwise it is built at startup."""
+    progress while preparing models); otherwise it is built at startup. ``on_ready`` runs
+    once every backend has started."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         rt = runtime or build_runtime(settings)
         await rt.start()
         app.state.runtime = rt
+        if on_ready is not None:
+            on_ready()
         try:
             yield
         finally:

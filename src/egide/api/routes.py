@@ -41,12 +41,12 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _principal(request: Request) -> Principal:
-    return _runtime(request).auth.authenticate(request.headers.get("authorization"))
+def _principal(request: Request, runtime: Runtime) -> Principal:
+    return runtime.auth.authenticate(request.headers.get("authorization"))
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    return await read_json(request, _runtime(request).settings.max_body_bytes)
+async def _body(request: Request, runtime: Runtime) -> dict[str, Any]:
+    return await read_json(request, runtime.settings.max_body_bytes)
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -63,34 +63,39 @@ def _result(result: dict[str, Any] | AsyncIterator[dict[str, Any]]) -> Response:
 
 @endpoint
 async def chat_completions(request: Request) -> Response:
-    principal = _principal(request)
-    chat = ChatRequest.model_validate(mistral.normalise(await _body(request)))
-    return _result(await _runtime(request).gateway.chat(principal, chat))
+    runtime = _runtime(request)
+    principal = _principal(request, runtime)
+    chat = ChatRequest.model_validate(mistral.normalise(await _body(request, runtime)))
+    return _result(await runtime.gateway.chat(principal, chat))
 
 
 @endpoint
 async def completions(request: Request) -> Response:
-    principal = _principal(request)
-    completion = CompletionRequest.model_validate(mistral.normalise(await _body(request)))
-    return _result(await _runtime(request).gateway.complete(principal, completion))
+    runtime = _runtime(request)
+    principal = _principal(request, runtime)
+    completion = CompletionRequest.model_validate(mistral.normalise(await _body(request, runtime)))
+    return _result(await runtime.gateway.complete(principal, completion))
 
 
 @endpoint
 async def embeddings(request: Request) -> Response:
-    principal = _principal(request)
-    embedding = EmbeddingRequest.model_validate(mistral.normalise_embeddings(await _body(request)))
-    return _json(await _runtime(request).gateway.embed(principal, embedding))
+    runtime = _runtime(request)
+    principal = _principal(request, runtime)
+    body = mistral.normalise_embeddings(await _body(request, runtime))
+    return _json(await runtime.gateway.embed(principal, EmbeddingRequest.model_validate(body)))
 
 
 @endpoint
 async def list_models(request: Request) -> Response:
-    return _json(_runtime(request).gateway.list_models(_principal(request)))
+    runtime = _runtime(request)
+    return _json(runtime.gateway.list_models(_principal(request, runtime)))
 
 
 @endpoint
 async def get_model(request: Request) -> Response:
-    principal = _principal(request)
-    return _json(_runtime(request).gateway.get_model(principal, request.path_params["model_id"]))
+    runtime = _runtime(request)
+    principal = _principal(request, runtime)
+    return _json(runtime.gateway.get_model(principal, request.path_params["model_id"]))
 
 
 @endpoint
