@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates the bench's own virtualenv (/work/main/.bench-venv by default) with the
+# Creates the bench's own virtualenv (.bench-venv in the repository by default) with the
 # LiteLLM proxy used as the comparison point by bench/gateway_overhead.py.
 # LiteLLM is never a dependency of egide itself.
 set -euo pipefail
