@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from support.egide_process import start_egide
 
 FAKE_ONLY = """

@@ -81,3 +81,18 @@ def test_one_prompt_per_completion() -> None:
     assert CompletionRequest.model_validate({"model": "m", "prompt": ["a"]}).prompt_text() == "a"
     with pytest.raises(ValidationError, match="exactly one prompt"):
         CompletionRequest.model_validate({"model": "m", "prompt": ["a", "b"]})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "word"),
+    [("logprobs", True, "logprobs"), ("logit_bias", {"1": 2.0}, "logit_bias")],
+)
+def test_unsupported_sampling_options_are_refused_not_ignored(field, value, word) -> None:
+    with pytest.raises(ValidationError, match=word):
+        ChatRequest.model_validate(
+            {"model": "m", "messages": [{"role": "user", "content": "x"}], field: value}
+        )
+    ok = ChatRequest.model_validate(
+        {"model": "m", "messages": [{"role": "user", "content": "x"}], field: None}
+    )
+    assert getattr(ok, field) is None

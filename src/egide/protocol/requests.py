@@ -132,6 +132,22 @@ class _Sampling(_Wire):
     frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     n: Annotated[int, Field(ge=1, le=1)] | None = None
     user: str | None = None
+    logprobs: bool | int | None = None
+    logit_bias: dict[str, float] | None = None
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, value: bool | int | None) -> bool | int | None:
+        if value:
+            raise ValueError("log-probabilities are not returned by Égide yet; drop 'logprobs'")
+        return None
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _no_logit_bias(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value:
+            raise ValueError("'logit_bias' is not supported yet; drop it")
+        return None
 
     @field_validator("stop")
     @classmethod
