@@ -74,7 +74,7 @@ def test_full_queue_is_refused_with_503(default_server) -> None:
             body = {
                 "model": CHAT,
                 "messages": [{"role": "user", "content": "Count to ten."}],
-                "max_tokens": 12,
+                "max_tokens": 32,  # long enough that none finishes before all have arrived
             }
             return await asyncio.gather(
                 *(
