@@ -89,4 +89,6 @@ class _progress:
     def __call__(self, label: str, fraction: float) -> None:
         if label not in self.tasks:
             self.tasks[label] = self.bar.add_task(label, total=1.0)
+            if self.bar.disable:  # not a terminal (a log file): one line per step
+                self.bar.console.print(f"{label}...")
         self.bar.update(self.tasks[label], completed=fraction)

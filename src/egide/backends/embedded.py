@@ -56,6 +56,8 @@ class EmbeddedLlama(Backend):
         params.cpuparams_batch.n_threads = threads
         params.use_jinja = True
         params.offline = True
+        # llama.cpp logs several lines per request: only with log_level = "debug".
+        params.verbosity = 3 if self.settings.log_level == "debug" else 0
         # llama.cpp always opens its own HTTP listener: keep it on loopback, on a random
         # port, behind a key nobody knows, so that nothing bypasses Égide's checks.
         params.hostnames = ["127.0.0.1"]

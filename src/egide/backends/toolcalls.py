@@ -9,6 +9,7 @@ may choose (``auto``), its text is inspected for a call to one of the declared t
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -19,6 +20,8 @@ from egide.protocol.requests import ChatRequest, Tool
 
 JSON = dict[str, Any]
 
+_DECODER = json.JSONDecoder()
+_TAG = "<tool_call>"
 _FENCE = re.compile(r"```(?:json|tool_call)?\s*(.*?)```", re.DOTALL)
 _TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 
@@ -45,11 +48,9 @@ def may_be_call(text: str) -> bool | None:
     stripped = text.lstrip()
     if not stripped:
         return None
-    if stripped[0] in "{`":
+    if stripped[0] in "{`" or stripped.startswith(_TAG):
         return True
-    if "<tool_call>".startswith(stripped[:11]) or stripped.startswith("<tool_call>"):
-        return True if len(stripped) >= 11 or stripped.startswith("<tool_call>") else None
-    return False
+    return None if _TAG.startswith(stripped) else False
 
 
 def extract_calls(text: str, request: ChatRequest) -> tuple[list[JSON], str]:
@@ -85,23 +86,21 @@ def _candidates(text: str) -> list[tuple[JSON, str]]:
     found: list[tuple[JSON, str]] = []
     pieces = [(m.group(1), m.group(0)) for m in _TAGGED.finditer(text)]
     pieces += [(m.group(1), m.group(0)) for m in _FENCE.finditer(text)]
-    if not pieces:
-        start = text.find("{")
-        if start >= 0:
-            pieces.append((text[start:], text[start:]))
-    decoder_input = [(body.strip(), span) for body, span in pieces]
-    for body, span in decoder_input:
-        obj, used = _first_object(body)
+    bare = not pieces
+    if bare and (start := text.find("{")) >= 0:
+        pieces.append((text[start:], text[start:]))
+    for body, span in pieces:
+        obj, used = _first_object(body.strip())
         if obj is not None:
-            found.append((obj, span if span != body else body[:used]))
+            # A bare object is removed from the text up to its end; a fenced or tagged
+            # one with its fence or tags.
+            found.append((obj, body.strip()[:used] if bare else span))
     return found
 
 
 def _first_object(text: str) -> tuple[JSON | None, int]:
-    import json
-
     try:
-        obj, end = json.JSONDecoder().raw_decode(text)
+        obj, end = _DECODER.raw_decode(text)
     except ValueError:
         return None, 0
     return (obj, end) if isinstance(obj, dict) else (None, 0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
@@ -25,8 +26,6 @@ class FunctionCall(_Wire):
     def _arguments_as_text(cls, value: Any) -> Any:
         # Mistral sends arguments as an object; OpenAI as a JSON string.
         if isinstance(value, dict):
-            import orjson
-
             return orjson.dumps(value).decode()
         return value
 
