@@ -1,0 +1,1 @@
+"""The audit record: typed events, a hash chain, signed checkpoints, offline verification."""
