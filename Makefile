@@ -29,6 +29,7 @@ lint: install-test
 	$(BIN)/lint-imports
 
 test: lint
+	./scripts/ensure-postgres
 	./scripts/offline-pytest $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 docs: install

@@ -60,3 +60,34 @@ def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]
     server = start_egide(tmp_path_factory.mktemp("egide-home"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A real PostgreSQL server on loopback for the whole session."""
+    import shutil
+    import tempfile
+
+    from support.postgres import start_postgres
+
+    workdir = Path(tempfile.mkdtemp(prefix="egide-pg-"))  # traversable by the server user
+    server = start_postgres(workdir)
+    yield server
+    server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """A migrated, empty state database of each kind."""
+    import uuid
+
+    from egide.store import open_database
+
+    if request.param == "sqlite":
+        db = open_database(tmp_path)
+    else:
+        server = request.getfixturevalue("postgres_server")
+        db = open_database(tmp_path, server.create_database(f"t{uuid.uuid4().hex[:12]}"))
+    yield db
+    db.close()

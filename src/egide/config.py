@@ -111,6 +111,11 @@ class Settings(_Strict):
     home: Path = Field(description="State directory ($EGIDE_HOME)")
     host: str = Field(default="127.0.0.1", description="Address to listen on")
     port: int = Field(default=8000, ge=0, le=65535, description="Port to listen on")
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql://user@host/db) to share state between "
+        "gateway processes; default: SQLite in the state directory",
+    )
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, gt=0, description="Largest accepted request body, in bytes"
     )

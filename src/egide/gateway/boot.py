@@ -39,7 +39,7 @@ class Runtime:
 def build_runtime(settings: Settings, progress: Progress | None = None) -> Runtime:
     """Open the state, verify every artefact, and construct (not yet start) the backends."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    db = open_database(settings.home)
+    db = open_database(settings.home, settings.database_url)
     keys = KeyRepository(db)
     new_key = ensure_admin_key(settings.home, keys)
     registry = ArtefactRegistry(settings, ArtefactRepository(db))
