@@ -51,3 +51,54 @@ MIGRATIONS: list[Migration] = [
         for dialect, seq in {"sqlite": "INTEGER", "postgres": "BIGINT"}.items()
     },
 ]
+
+_V3_TENANCY = """
+    CREATE TABLE orgs (
+        id TEXT PRIMARY KEY,
+        parent_id TEXT REFERENCES orgs(id),
+        name TEXT NOT NULL,
+        path TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL DEFAULT {now}
+    );
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        org_id TEXT NOT NULL REFERENCES orgs(id),
+        nationality TEXT NOT NULL,
+        clearance TEXT NOT NULL,
+        roles TEXT NOT NULL,
+        admin_scope TEXT REFERENCES orgs(id),
+        created_at TEXT NOT NULL DEFAULT {now},
+        disabled_at TEXT
+    );
+    ALTER TABLE api_keys ADD COLUMN user_id TEXT REFERENCES users(id);
+    ALTER TABLE api_keys ADD COLUMN name TEXT;
+    ALTER TABLE api_keys ADD COLUMN models TEXT;
+    ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
+    CREATE TABLE quotas (
+        subject TEXT PRIMARY KEY,
+        requests_per_min BIGINT,
+        tokens_per_min BIGINT,
+        tokens_per_day BIGINT
+    );
+    CREATE TABLE quota_counters (
+        subject TEXT NOT NULL,
+        window_start BIGINT NOT NULL,
+        span TEXT NOT NULL,
+        requests BIGINT NOT NULL,
+        tokens BIGINT NOT NULL,
+        PRIMARY KEY (subject, span, window_start)
+    );
+    CREATE TABLE usage (
+        day TEXT NOT NULL,
+        org_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        requests BIGINT NOT NULL,
+        prompt_tokens BIGINT NOT NULL,
+        completion_tokens BIGINT NOT NULL,
+        PRIMARY KEY (day, org_id, user_id, key_id, model)
+    )
+"""
+MIGRATIONS.append({dialect: _V3_TENANCY.format(now=now) for dialect, now in _NOW.items()})
