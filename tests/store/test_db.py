@@ -29,10 +29,30 @@ def test_artefact_round_trip_and_upsert(database) -> None:
 
 def test_keys_are_stored_as_digests(database) -> None:
     repo = KeyRepository(database)
-    key = repo.create("platform-admin")
-    assert repo.active_digests() == {digest(key): "platform-admin"}
+    key, record = repo.create("platform-admin")
+    assert repo.lookup(digest(key)) == record
     stored = database.query("SELECT prefix, sha256 FROM api_keys")[0]
     assert key not in (stored["prefix"], stored["sha256"]) and key.startswith(stored["prefix"])
+
+
+def test_keys_scoped_expiring_and_revoked(database) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from egide.store.orgs import OrgRepository
+    from egide.store.users import UserRepository
+
+    OrgRepository(database).create("minarm", "Ministère")
+    user = UserRepository(database).create("alice", "minarm", "fra", "S//ALPHA")
+    repo = KeyRepository(database)
+    now = datetime.now(UTC)
+    key, record = repo.create(
+        "user", user_id=user.id, models=frozenset({"m1"}), expires_at=now + timedelta(hours=1)
+    )
+    assert record.models == frozenset({"m1"}) and record.usable(now)
+    assert not record.usable(now + timedelta(hours=2))
+    repo.revoke(record.id)
+    assert not repo.lookup(digest(key)).usable(now)
+    assert [k.id for k in repo.for_users([user.id])] == [record.id]
 
 
 def test_literal_percent_and_placeholders(database) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from egide.errors import AuthenticationFailed
@@ -23,12 +24,11 @@ class Principal:
 
 
 class Authenticator:
+    """Reads the key's row on every request, so that a revocation or an expiry takes
+    effect at once, in every gateway process sharing the database."""
+
     def __init__(self, keys: KeyRepository) -> None:
         self.keys = keys
-        self.reload()
-
-    def reload(self) -> None:
-        self._known = self.keys.active_digests()
 
     def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -42,13 +42,13 @@ class Authenticator:
                 "malformed Authorization header: expected 'Authorization: Bearer <key>'"
             )
         key_digest = digest(key.strip())
-        role = self._known.get(key_digest)
-        if role is None:
+        record = self.keys.lookup(key_digest)
+        if record is None or not record.usable(datetime.now(UTC)):
             raise AuthenticationFailed(
-                "the API key is not valid (unknown or revoked); check for a typo or ask an "
-                "administrator for a new key"
+                "the API key is not valid (unknown, revoked or expired); check for a typo "
+                "or ask an administrator for a new key"
             )
-        return Principal(key_digest=key_digest, role=role)
+        return Principal(key_digest=key_digest, role=record.role)
 
 
 def ensure_admin_key(home: Path, keys: KeyRepository) -> str | None:
@@ -56,7 +56,7 @@ def ensure_admin_key(home: Path, keys: KeyRepository) -> str | None:
     return it so that it is printed once. Return None when one already exists."""
     if keys.has_role(ADMIN_ROLE):
         return None
-    key = keys.create(ADMIN_ROLE)
+    key, _record = keys.create(ADMIN_ROLE, name="bootstrap admin")
     path = home / "admin.key"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
