@@ -73,3 +73,24 @@ def test_concurrent_admissions_never_exceed_the_budget(database) -> None:
     for t in threads:
         t.join()
     assert len(admitted) == 25
+
+
+def test_usage_totals(database) -> None:
+    from egide.store.usage import UsageRepository, UsageRow
+
+    usage = UsageRepository(database)
+    for day, org, user, model, tokens in (
+        ("2026-11-21", "dga", "u1", "m", 10),
+        ("2026-11-21", "dga", "u1", "m", 5),
+        ("2026-11-22", "dga", "u2", "m", 7),
+        ("2026-11-22", "shom", "u3", "e", 3),
+    ):
+        usage.record(UsageRow(day, org, user, "k", model, 1, tokens, 2 * tokens))
+    by_org = usage.query(org_ids=["dga"], group_by=("org_id",))
+    assert by_org == [
+        {"org_id": "dga", "requests": 3, "prompt_tokens": 22, "completion_tokens": 44}
+    ]
+    by_day = usage.query(group_by=("day",), since="2026-11-22")
+    assert [(r["day"], r["requests"]) for r in by_day] == [("2026-11-22", 2)]
+    assert usage.query(org_ids=[]) == []
+    assert usage.query(model="e", group_by=("user_id",))[0]["user_id"] == "u3"
