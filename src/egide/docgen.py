@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from egide.config import DeploymentConfig, ModelConfig, Settings
 from egide.main import build_parser
+from egide.security.actions import actions_reference
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -70,7 +71,15 @@ def _table(model: type[BaseModel]) -> str:
     return "\n".join(rows) + "\n"
 
 
-GENERATED = {"cli.md": cli_reference, "settings.md": settings_reference}
+def actions_doc() -> str:
+    return actions_reference()
+
+
+GENERATED = {
+    "cli.md": cli_reference,
+    "settings.md": settings_reference,
+    "actions.md": actions_doc,
+}
 
 
 def main() -> int:

@@ -69,3 +69,11 @@ class ArtefactRejected(EgideError):
 
 class EngineError(EgideError):
     """The model runtime failed while serving a valid request."""
+
+
+class MarkingError(InvalidRequest):
+    """A classification marking could not be understood (or a label value is malformed)."""
+
+
+class PolicyError(EgideError):
+    """A security value is inconsistent (e.g. labels from two different level schemes)."""
