@@ -15,9 +15,10 @@ and the ``rule`` that decided it, both meant for the audit record. Checks, in or
    ``()`` is platform-wide). With several roles, any granting role suffices.
 2. **Key scope.** A key limited to models (``key_models``) may chat/complete/embed/use-model
    only with a named model in that set.
-3. **Ceiling.** A labelled resource must be dominated by the instance ceiling (a Label: the
-   highest level, the accredited compartments, and the nations the instance serves — a
-   ceiling with ``releasable_to=None`` refuses every label with a releasability caveat).
+3. **Ceiling.** A labelled resource must be within the instance ceiling: its level at most
+   the ceiling's level and, when the ceiling names compartments, only those compartments.
+   Releasability is not an accreditation matter and is left to the clearance check (a
+   Spécial France document is fine on any instance accredited for its level).
 4. **Clearance.** The principal's clearance must dominate the resource's label; the reason
    says which part failed: level, compartment or releasability.
 """
@@ -176,7 +177,7 @@ def decide(principal: Principal, action: Action, resource: Resource, *, ceiling:
     if label is None:
         return done(True, rule, reason)
     try:
-        over = label_gap(ceiling, label)
+        over = _over_ceiling(ceiling, label)
         gap = clearance_gap(principal.clearance, label)
     except PolicyError as exc:
         return done(False, "scheme", f"scheme: {exc.message}")
@@ -190,3 +191,9 @@ def decide(principal: Principal, action: Action, resource: Resource, *, ceiling:
     if gap is not None:
         return done(False, gap[0], gap[1])
     return done(True, rule, f"{reason}; the clearance dominates the {label.level.code} label")
+
+
+def _over_ceiling(ceiling: Label, label: Label) -> tuple[str, str] | None:
+    """The ceiling's check: level, and compartments when the ceiling lists some."""
+    within = Label(ceiling.level, ceiling.compartments or label.compartments, None)
+    return label_gap(within, Label(label.level, label.compartments, None))
