@@ -116,6 +116,14 @@ class Settings(_Strict):
         description="PostgreSQL URL (postgresql://user@host/db) to share state between "
         "gateway processes; default: SQLite in the state directory",
     )
+    label_scheme: str = Field(
+        default="fr", description="Classification levels: 'fr' (NP < DR < S < TS) or 'nato'"
+    )
+    ceiling: str = Field(
+        default="NP",
+        description="The highest classification this instance is accredited for (a marking, "
+        "e.g. 'DR'); anything above is refused",
+    )
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, gt=0, description="Largest accepted request body, in bytes"
     )

@@ -35,6 +35,18 @@ class AuthenticationFailed(EgideError):
     """No key, or a key that matches nothing."""
 
 
+class PermissionDenied(EgideError):
+    """The policy engine refused the action; the message is the decision's reason."""
+
+
+class QuotaExceeded(EgideError):
+    """A request, token or daily budget is used up."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class NotFound(EgideError):
     """A named thing does not exist."""
 

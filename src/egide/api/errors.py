@@ -17,6 +17,8 @@ TABLE: list[tuple[type[e.EgideError], int, str, str | None]] = [
     (e.ContextOverflow, 400, "invalid_request_error", "context_length_exceeded"),
     (e.InvalidRequest, 400, "invalid_request_error", None),
     (e.AuthenticationFailed, 401, "authentication_error", "invalid_api_key"),
+    (e.PermissionDenied, 403, "permission_error", "permission_denied"),
+    (e.QuotaExceeded, 429, "rate_limit_error", "quota_exceeded"),
     (e.ModelNotFound, 404, "invalid_request_error", "model_not_found"),
     (e.NotFound, 404, "invalid_request_error", "not_found"),
     (e.Unsupported, 400, "invalid_request_error", "unsupported"),
@@ -41,7 +43,7 @@ def describe(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
         for cls, status, kind, code in TABLE:
             if isinstance(exc, cls):
                 headers = {}
-                if isinstance(exc, e.Overloaded):
+                if isinstance(exc, e.Overloaded | e.QuotaExceeded):
                     headers["Retry-After"] = str(exc.retry_after)
                 if isinstance(exc, e.AuthenticationFailed):
                     headers["WWW-Authenticate"] = "Bearer"

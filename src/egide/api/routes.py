@@ -16,7 +16,7 @@ from egide.api.errors import error_response, in_band
 from egide.gateway import Runtime
 from egide.protocol import mistral, sse
 from egide.protocol.requests import ChatRequest, CompletionRequest, EmbeddingRequest
-from egide.tenancy import Principal
+from egide.tenancy import Caller
 
 Handler = Callable[[Request], Awaitable[Response]]
 log = logging.getLogger("egide.api")
@@ -41,7 +41,7 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _principal(request: Request, runtime: Runtime) -> Principal:
+def _caller(request: Request, runtime: Runtime) -> Caller:
     return runtime.auth.authenticate(request.headers.get("authorization"))
 
 
@@ -64,38 +64,38 @@ def _result(result: dict[str, Any] | AsyncIterator[dict[str, Any]]) -> Response:
 @endpoint
 async def chat_completions(request: Request) -> Response:
     runtime = _runtime(request)
-    principal = _principal(request, runtime)
+    caller = _caller(request, runtime)
     chat = ChatRequest.model_validate(mistral.normalise(await _body(request, runtime)))
-    return _result(await runtime.gateway.chat(principal, chat))
+    return _result(await runtime.gateway.chat(caller, chat))
 
 
 @endpoint
 async def completions(request: Request) -> Response:
     runtime = _runtime(request)
-    principal = _principal(request, runtime)
+    caller = _caller(request, runtime)
     completion = CompletionRequest.model_validate(mistral.normalise(await _body(request, runtime)))
-    return _result(await runtime.gateway.complete(principal, completion))
+    return _result(await runtime.gateway.complete(caller, completion))
 
 
 @endpoint
 async def embeddings(request: Request) -> Response:
     runtime = _runtime(request)
-    principal = _principal(request, runtime)
+    caller = _caller(request, runtime)
     body = mistral.normalise_embeddings(await _body(request, runtime))
-    return _json(await runtime.gateway.embed(principal, EmbeddingRequest.model_validate(body)))
+    return _json(await runtime.gateway.embed(caller, EmbeddingRequest.model_validate(body)))
 
 
 @endpoint
 async def list_models(request: Request) -> Response:
     runtime = _runtime(request)
-    return _json(runtime.gateway.list_models(_principal(request, runtime)))
+    return _json(runtime.gateway.list_models(_caller(request, runtime)))
 
 
 @endpoint
 async def get_model(request: Request) -> Response:
     runtime = _runtime(request)
-    principal = _principal(request, runtime)
-    return _json(runtime.gateway.get_model(principal, request.path_params["model_id"]))
+    caller = _caller(request, runtime)
+    return _json(runtime.gateway.get_model(caller, request.path_params["model_id"]))
 
 
 @endpoint

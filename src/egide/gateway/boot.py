@@ -7,12 +7,18 @@ from dataclasses import dataclass
 
 from egide.backends import Backend, backend_class
 from egide.config import Settings
+from egide.errors import ConfigError, EgideError
 from egide.gateway.metrics import Metrics
 from egide.gateway.service import Gateway
 from egide.registry import ArtefactRegistry
+from egide.security.labels import Label
+from egide.security.levels import LevelScheme, scheme_by_name
+from egide.security.markings import parse_marking
 from egide.store import Database, open_database
 from egide.store.artefacts import ArtefactRepository
 from egide.store.keys import KeyRepository
+from egide.store.orgs import OrgRepository
+from egide.store.users import UserRepository
 from egide.tenancy import Authenticator, ensure_admin_key
 
 Progress = Callable[[str, float], None]
@@ -25,6 +31,8 @@ class Runtime:
     gateway: Gateway
     auth: Authenticator
     new_admin_key: str | None
+    scheme: LevelScheme
+    ceiling: Label
 
     async def start(self, progress: Progress | None = None) -> None:
         for backend in self.gateway.backends.values():
@@ -41,6 +49,7 @@ def build_runtime(settings: Settings, progress: Progress | None = None) -> Runti
     settings.home.mkdir(parents=True, exist_ok=True)
     db = open_database(settings.home, settings.database_url)
     keys = KeyRepository(db)
+    scheme, ceiling = label_policy(settings)
     new_key = ensure_admin_key(settings.home, keys)
     registry = ArtefactRegistry(settings, ArtefactRepository(db))
     backends: dict[str, Backend] = {}
@@ -48,4 +57,14 @@ def build_runtime(settings: Settings, progress: Progress | None = None) -> Runti
         artefact = registry.prepare(model, progress)
         backends[model.id] = backend_class(model.backend)(model, settings, artefact)
     gateway = Gateway(backends, Metrics())
-    return Runtime(settings, db, gateway, Authenticator(keys), new_key)
+    auth = Authenticator(keys, UserRepository(db), OrgRepository(db), scheme, ceiling)
+    return Runtime(settings, db, gateway, auth, new_key, scheme, ceiling)
+
+
+def label_policy(settings: Settings) -> tuple[LevelScheme, Label]:
+    """The configured level scheme and the instance ceiling, or a clear ConfigError."""
+    try:
+        scheme = scheme_by_name(settings.label_scheme)
+        return scheme, parse_marking(settings.ceiling, scheme)
+    except EgideError as exc:
+        raise ConfigError(f"invalid label settings: {exc.message}") from exc

@@ -9,7 +9,7 @@ from egide.config import Settings
 from egide.gateway.boot import build_runtime
 from egide.protocol import mistral
 from egide.protocol.requests import ChatRequest
-from egide.tenancy import Principal
+from egide.tenancy import local_caller
 
 
 async def local_chat(settings: Settings, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
@@ -22,9 +22,7 @@ async def local_chat(settings: Settings, payload: dict[str, Any]) -> AsyncIterat
     await runtime.start()
     try:
         request = ChatRequest.model_validate(mistral.normalise(dict(payload)))
-        result = await runtime.gateway.chat(
-            Principal(key_digest="local", role="platform-admin"), request
-        )
+        result = await runtime.gateway.chat(local_caller(runtime.ceiling), request)
         if isinstance(result, dict):
             yield result
             return

@@ -15,7 +15,7 @@ from egide.backends.base import Backend
 from egide.errors import EgideError, InvalidRequest, ModelNotFound, Unsupported
 from egide.gateway.metrics import Metrics
 from egide.protocol.requests import ChatRequest, CompletionRequest, EmbeddingRequest
-from egide.tenancy import Principal
+from egide.tenancy import Caller
 from egide.types import Capability
 
 JSON = dict[str, Any]
@@ -29,10 +29,10 @@ class Gateway:
 
     # -- models -----------------------------------------------------------------------
 
-    def list_models(self, principal: Principal) -> JSON:
+    def list_models(self, caller: Caller) -> JSON:
         return {"object": "list", "data": [self._card(b) for b in self.backends.values()]}
 
-    def get_model(self, principal: Principal, model_id: str) -> JSON:
+    def get_model(self, caller: Caller, model_id: str) -> JSON:
         return self._card(self._backend(model_id))
 
     def _card(self, backend: Backend) -> JSON:
@@ -78,7 +78,7 @@ class Gateway:
 
     # -- inference --------------------------------------------------------------------
 
-    async def chat(self, principal: Principal, request: ChatRequest) -> JSON | AsyncIterator[JSON]:
+    async def chat(self, caller: Caller, request: ChatRequest) -> JSON | AsyncIterator[JSON]:
         backend = self._backend(request.model, Capability.CHAT)
         model = backend.model
         if request.tools and request.tool_choice != "none":
@@ -92,7 +92,7 @@ class Gateway:
         )
 
     async def complete(
-        self, principal: Principal, request: CompletionRequest
+        self, caller: Caller, request: CompletionRequest
     ) -> JSON | AsyncIterator[JSON]:
         backend = self._backend(request.model, Capability.COMPLETIONS)
         return await self._run(
@@ -103,7 +103,7 @@ class Gateway:
             request.include_usage,
         )
 
-    async def embed(self, principal: Principal, request: EmbeddingRequest) -> JSON:
+    async def embed(self, caller: Caller, request: EmbeddingRequest) -> JSON:
         backend = self._backend(request.model, Capability.EMBEDDINGS)
         if request.dimensions is not None:
             raise InvalidRequest(

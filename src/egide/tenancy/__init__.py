@@ -1,5 +1,6 @@
-"""Who is asking: authentication of API keys into a :class:`Principal`."""
+"""Who is asking: authentication of API keys into a :class:`Caller`, and the
+administration of organisations, users, keys and quotas."""
 
-from egide.tenancy.auth import Authenticator, Principal, ensure_admin_key
+from egide.tenancy.auth import Authenticator, Caller, ensure_admin_key, local_caller
 
-__all__ = ["Authenticator", "Principal", "ensure_admin_key"]
+__all__ = ["Authenticator", "Caller", "ensure_admin_key", "local_caller"]

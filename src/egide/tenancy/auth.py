@@ -1,7 +1,8 @@
-"""Bearer-key authentication.
+"""Bearer-key authentication into a :class:`Caller`: who is asking, with what clearance.
 
-Keys are random, shown once, and stored only as a SHA-256 digest. The lookup is a dict
-hit on the digest (no timing leak on the key itself: the digest is what is compared).
+Keys are random, shown once, and stored only as a SHA-256 digest. The key's row is read
+on every request, so that a revocation or an expiry takes effect at once, in every
+gateway process sharing the database.
 """
 
 from __future__ import annotations
@@ -12,25 +13,48 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from egide.errors import AuthenticationFailed
-from egide.store.keys import KeyRepository, digest
+from egide.security.labels import Clearance, Label
+from egide.security.levels import LevelScheme
+from egide.security.markings import parse_marking
+from egide.security.policy import Principal, Role
+from egide.store.keys import KeyRecord, KeyRepository, digest
+from egide.store.orgs import OrgRepository
+from egide.store.users import UserRepository
 
 ADMIN_ROLE = "platform-admin"
+BOOTSTRAP_USER = "bootstrap-admin"
 
 
 @dataclass(frozen=True)
-class Principal:
-    key_digest: str
-    role: str
+class Caller:
+    """An authenticated request's principal, with the key it used."""
+
+    principal: Principal
+    key: KeyRecord
+    org_id: str | None  # None for the bootstrap admin key
+
+    @property
+    def quota_subjects(self) -> list[str]:
+        """The budgets a request spends: its key's and every organisation's above it."""
+        return [f"key:{self.key.id}", *(f"org:{o}" for o in self.principal.org_path)]
 
 
 class Authenticator:
-    """Reads the key's row on every request, so that a revocation or an expiry takes
-    effect at once, in every gateway process sharing the database."""
-
-    def __init__(self, keys: KeyRepository) -> None:
+    def __init__(
+        self,
+        keys: KeyRepository,
+        users: UserRepository,
+        orgs: OrgRepository,
+        scheme: LevelScheme,
+        ceiling: Label,
+    ) -> None:
         self.keys = keys
+        self.users = users
+        self.orgs = orgs
+        self.scheme = scheme
+        self.ceiling = ceiling
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    def authenticate(self, authorization: str | None) -> Caller:
         if not authorization:
             raise AuthenticationFailed(
                 "no API key: send the header 'Authorization: Bearer <key>' "
@@ -41,14 +65,50 @@ class Authenticator:
             raise AuthenticationFailed(
                 "malformed Authorization header: expected 'Authorization: Bearer <key>'"
             )
-        key_digest = digest(key.strip())
-        record = self.keys.lookup(key_digest)
+        record = self.keys.lookup(digest(key.strip()))
         if record is None or not record.usable(datetime.now(UTC)):
             raise AuthenticationFailed(
                 "the API key is not valid (unknown, revoked or expired); check for a typo "
                 "or ask an administrator for a new key"
             )
-        return Principal(key_digest=key_digest, role=record.role)
+        return self.caller(record)
+
+    def caller(self, record: KeyRecord) -> Caller:
+        if record.user_id is None:  # the bootstrap key: platform-wide, cleared to the ceiling
+            principal = Principal(
+                user_id=BOOTSTRAP_USER,
+                org_path=(),
+                roles=frozenset({Role(record.role)}),
+                clearance=Clearance(self.ceiling.level, self.ceiling.compartments, "FRA"),
+                key_models=record.models,
+            )
+            return Caller(principal, record, None)
+        user = self.users.get(record.user_id)
+        if user.disabled:
+            raise AuthenticationFailed("this key's user is disabled; ask an administrator")
+        label = parse_marking(user.clearance, self.scheme)
+        admin_scope = self.orgs.get(user.admin_scope).lineage if user.admin_scope else None
+        principal = Principal(
+            user_id=user.id,
+            org_path=self.orgs.get(user.org_id).lineage,
+            roles=frozenset(Role(r) for r in user.roles),
+            clearance=Clearance(label.level, label.compartments, user.nationality),
+            admin_scope=admin_scope,
+            key_models=record.models,
+        )
+        return Caller(principal, record, user.org_id)
+
+
+def local_caller(ceiling: Label) -> Caller:
+    """The caller of in-process use (``egide chat --in-process``): the machine's operator."""
+    record = KeyRecord("local", "local", ADMIN_ROLE, None, "in-process", None, None, None)
+    principal = Principal(
+        user_id="local",
+        org_path=(),
+        roles=frozenset({Role.PLATFORM_ADMIN}),
+        clearance=Clearance(ceiling.level, ceiling.compartments, "FRA"),
+    )
+    return Caller(principal, record, None)
 
 
 def ensure_admin_key(home: Path, keys: KeyRepository) -> str | None:
