@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from egide.audit.events import events_reference
 from egide.config import DeploymentConfig, ModelConfig, Settings
 from egide.main import build_parser
 from egide.security.actions import actions_reference
@@ -71,14 +72,11 @@ def _table(model: type[BaseModel]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def actions_doc() -> str:
-    return actions_reference()
-
-
 GENERATED = {
     "cli.md": cli_reference,
     "settings.md": settings_reference,
-    "actions.md": actions_doc,
+    "actions.md": actions_reference,
+    "audit-events.md": events_reference,
 }
 
 

@@ -10,7 +10,7 @@ from egide import __version__, offline
 
 def build_parser() -> argparse.ArgumentParser:
     from egide.api import serve
-    from egide.cli import commands
+    from egide.cli import audit, commands
 
     parser = argparse.ArgumentParser(
         prog="egide",
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(sub)
     commands.add_parsers(sub)
+    audit.add_parsers(sub)
     return parser
 
 
