@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from egide.audit.checkpoints import Signer, load_or_create_signing_key
+from egide.audit.log import AuditLog
 from egide.backends import Backend, backend_class
 from egide.config import Settings
 from egide.errors import ConfigError, EgideError
@@ -33,6 +35,7 @@ class Runtime:
     new_admin_key: str | None
     scheme: LevelScheme
     ceiling: Label
+    audit: AuditLog
 
     async def start(self, progress: Progress | None = None) -> None:
         for backend in self.gateway.backends.values():
@@ -41,7 +44,13 @@ class Runtime:
     async def close(self) -> None:
         for backend in self.gateway.backends.values():
             await backend.close()
+        self.audit.close()  # flushes and signs a final checkpoint
+        self.audit_db.close()
         self.db.close()
+
+    @property
+    def audit_db(self) -> Database:
+        return self.audit.db
 
 
 def build_runtime(settings: Settings, progress: Progress | None = None) -> Runtime:
@@ -58,7 +67,12 @@ def build_runtime(settings: Settings, progress: Progress | None = None) -> Runti
         backends[model.id] = backend_class(model.backend)(model, settings, artefact)
     gateway = Gateway(backends, Metrics())
     auth = Authenticator(keys, UserRepository(db), OrgRepository(db), scheme, ceiling)
-    return Runtime(settings, db, gateway, auth, new_key, scheme, ceiling)
+    audit = AuditLog(
+        # Its own connection: the writer thread never waits on the request path's lock.
+        open_database(settings.home, settings.database_url),
+        Signer(load_or_create_signing_key(settings.home)),
+    )
+    return Runtime(settings, db, gateway, auth, new_key, scheme, ceiling, audit)
 
 
 def label_policy(settings: Settings) -> tuple[LevelScheme, Label]:
