@@ -67,6 +67,14 @@ class ModelConfig(_Strict):
     parallel: int = Field(default=8, ge=1, le=64, description="Concurrent sequences (embedded)")
     queue_size: int = Field(default=32, ge=0, description="Requests waiting beyond `parallel`")
     owned_by: str = Field(default="egide", description="Shown in /v1/models")
+    options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Backend-specific options (see the backend's docs)"
+    )
+    label: str | None = Field(
+        default=None,
+        description="The model's classification marking (e.g. a model fine-tuned on DR data: "
+        "'DR'); callers must be cleared for it. Default: the lowest level",
+    )
 
     @field_validator("id")
     @classmethod

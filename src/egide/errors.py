@@ -35,6 +35,10 @@ class AuthenticationFailed(EgideError):
     """No key, or a key that matches nothing."""
 
 
+class SpillageRefused(InvalidRequest):
+    """The input carries a marking above the request's working label."""
+
+
 class PermissionDenied(EgideError):
     """The policy engine refused the action; the message is the decision's reason."""
 

@@ -15,6 +15,7 @@ TABLE: list[tuple[type[e.EgideError], int, str, str | None]] = [
     (e.MalformedJSON, 400, "invalid_request_error", "invalid_json"),
     (e.PayloadTooLarge, 413, "invalid_request_error", "payload_too_large"),
     (e.ContextOverflow, 400, "invalid_request_error", "context_length_exceeded"),
+    (e.SpillageRefused, 422, "invalid_request_error", "spillage_refused"),
     (e.InvalidRequest, 400, "invalid_request_error", None),
     (e.AuthenticationFailed, 401, "authentication_error", "invalid_api_key"),
     (e.PermissionDenied, 403, "permission_error", "permission_denied"),

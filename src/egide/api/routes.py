@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
@@ -14,12 +14,14 @@ from starlette.responses import Response, StreamingResponse
 from egide.api.body import read_json
 from egide.api.errors import error_response, in_band
 from egide.gateway import Runtime
+from egide.gateway.service import Answer
 from egide.protocol import mistral, sse
 from egide.protocol.requests import ChatRequest, CompletionRequest, EmbeddingRequest
 from egide.tenancy import Caller
 
 Handler = Callable[[Request], Awaitable[Response]]
 log = logging.getLogger("egide.api")
+LABEL_HEADER = "X-Egide-Label"
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -53,11 +55,16 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status, media_type="application/json")
 
 
-def _result(result: dict[str, Any] | AsyncIterator[dict[str, Any]]) -> Response:
-    if isinstance(result, dict):
-        return _json(result)
+def _result(answer: Answer) -> Response:
+    headers = {LABEL_HEADER: answer.label}
+    if isinstance(answer.body, dict):
+        response = _json(answer.body)
+        response.headers.update(headers)
+        return response
     return StreamingResponse(
-        sse.frame(result, in_band), media_type="text/event-stream", headers=_SSE_HEADERS
+        sse.frame(answer.body, in_band),
+        media_type="text/event-stream",
+        headers={**_SSE_HEADERS, **headers},
     )
 
 
@@ -66,7 +73,7 @@ async def chat_completions(request: Request) -> Response:
     runtime = _runtime(request)
     caller = _caller(request, runtime)
     chat = ChatRequest.model_validate(mistral.normalise(await _body(request, runtime)))
-    return _result(await runtime.gateway.chat(caller, chat))
+    return _result(await runtime.gateway.chat(caller, chat, request.headers.get(LABEL_HEADER)))
 
 
 @endpoint
@@ -74,7 +81,9 @@ async def completions(request: Request) -> Response:
     runtime = _runtime(request)
     caller = _caller(request, runtime)
     completion = CompletionRequest.model_validate(mistral.normalise(await _body(request, runtime)))
-    return _result(await runtime.gateway.complete(caller, completion))
+    return _result(
+        await runtime.gateway.complete(caller, completion, request.headers.get(LABEL_HEADER))
+    )
 
 
 @endpoint

@@ -31,9 +31,13 @@ class EchoBackend(Backend):
     delay_s = 0.0
 
     def _echo(self, request: ChatRequest) -> list[str]:
+        # options.transform = "upper" echoes in capitals: a model that reformulates, e.g.
+        # turns prose into a marking (the worst case for the output filter).
+        upper = self.model.options.get("transform") == "upper"
         words: list[str] = []
         for message in request.messages:
-            words.extend(f"{message.role}: {message.text()}".split())
+            text = f"{message.role}: {message.text()}"
+            words.extend((text.upper() if upper else text).split())
         if len(words) > self.model.context_length:
             raise ContextOverflow(
                 f"the prompt has {len(words)} tokens but model {self.model.id!r} accepts "

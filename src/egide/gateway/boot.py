@@ -10,6 +10,8 @@ from egide.audit.log import AuditLog
 from egide.backends import Backend, backend_class
 from egide.config import Settings
 from egide.errors import ConfigError, EgideError
+from egide.gateway.accounting import Accounting
+from egide.gateway.labels import LabelGuard
 from egide.gateway.metrics import Metrics
 from egide.gateway.service import Gateway
 from egide.registry import ArtefactRegistry
@@ -20,6 +22,8 @@ from egide.store import Database, open_database
 from egide.store.artefacts import ArtefactRepository
 from egide.store.keys import KeyRepository
 from egide.store.orgs import OrgRepository
+from egide.store.quotas import QuotaRepository
+from egide.store.usage import UsageRepository
 from egide.store.users import UserRepository
 from egide.tenancy import Authenticator, ensure_admin_key
 
@@ -65,12 +69,17 @@ def build_runtime(settings: Settings, progress: Progress | None = None) -> Runti
     for model in settings.all_models():
         artefact = registry.prepare(model, progress)
         backends[model.id] = backend_class(model.backend)(model, settings, artefact)
-    gateway = Gateway(backends, Metrics())
     auth = Authenticator(keys, UserRepository(db), OrgRepository(db), scheme, ceiling)
     audit = AuditLog(
         # Its own connection: the writer thread never waits on the request path's lock.
         open_database(settings.home, settings.database_url),
         Signer(load_or_create_signing_key(settings.home)),
+    )
+    gateway = Gateway(
+        backends,
+        Metrics(),
+        LabelGuard(scheme, ceiling, audit),
+        Accounting(QuotaRepository(db), UsageRepository(db), audit),
     )
     return Runtime(settings, db, gateway, auth, new_key, scheme, ceiling, audit)
 

@@ -22,7 +22,8 @@ async def local_chat(settings: Settings, payload: dict[str, Any]) -> AsyncIterat
     await runtime.start()
     try:
         request = ChatRequest.model_validate(mistral.normalise(dict(payload)))
-        result = await runtime.gateway.chat(local_caller(runtime.ceiling), request)
+        answer = await runtime.gateway.chat(local_caller(runtime.ceiling), request)
+        result = answer.body
         if isinstance(result, dict):
             yield result
             return

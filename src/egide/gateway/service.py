@@ -7,24 +7,45 @@ import base64
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from egide.backends.base import Backend
 from egide.errors import EgideError, InvalidRequest, ModelNotFound, Unsupported
+from egide.gateway.accounting import Accounting, sha256_of
+from egide.gateway.answers import guarded
+from egide.gateway.labels import Cleared, LabelGuard
 from egide.gateway.metrics import Metrics
 from egide.protocol.requests import ChatRequest, CompletionRequest, EmbeddingRequest
+from egide.security.actions import Action
 from egide.tenancy import Caller
 from egide.types import Capability
 
 JSON = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An answer and its classification (the ``X-Egide-Label`` header)."""
+
+    label: str
+    body: JSON | AsyncIterator[JSON]
+
+
 class Gateway:
-    def __init__(self, backends: dict[str, Backend], metrics: Metrics) -> None:
+    def __init__(
+        self,
+        backends: dict[str, Backend],
+        metrics: Metrics,
+        guard: LabelGuard,
+        accounting: Accounting,
+    ) -> None:
         self.backends = backends
         self.metrics = metrics
+        self.guard = guard
+        self.accounting = accounting
         self.created = int(time.time())
 
     # -- models -----------------------------------------------------------------------
@@ -78,30 +99,68 @@ class Gateway:
 
     # -- inference --------------------------------------------------------------------
 
-    async def chat(self, caller: Caller, request: ChatRequest) -> JSON | AsyncIterator[JSON]:
+    async def chat(
+        self, caller: Caller, request: ChatRequest, marking: str | None = None
+    ) -> Answer:
         backend = self._backend(request.model, Capability.CHAT)
-        model = backend.model
         if request.tools and request.tool_choice != "none":
             self._require(backend, Capability.TOOLS, "tools")
         if request.response_format and request.response_format.type != "text":
             self._require(backend, Capability.JSON_SCHEMA, "response_format")
         if request.stream:
             self._require(backend, Capability.STREAMING, "stream")
-        return await self._run(
-            model.id, "chat", backend.chat(request), request.stream, request.include_usage
+        cleared = self.guard.clear(caller, Action.CHAT, backend.model, marking)
+        self.guard.check_prompt(caller, request, cleared)
+        prompt = [m.model_dump(exclude_none=True) for m in request.messages]
+        return await self._answer(
+            caller, cleared, backend, "chat", backend.chat(request), request, prompt
         )
 
     async def complete(
-        self, caller: Caller, request: CompletionRequest
-    ) -> JSON | AsyncIterator[JSON]:
+        self, caller: Caller, request: CompletionRequest, marking: str | None = None
+    ) -> Answer:
         backend = self._backend(request.model, Capability.COMPLETIONS)
-        return await self._run(
-            backend.model.id,
+        cleared = self.guard.clear(caller, Action.COMPLETE, backend.model, marking)
+        as_chat = ChatRequest.model_validate(
+            {
+                "model": request.model,
+                "messages": [{"role": "user", "content": request.prompt_text()}],
+            }
+        )
+        self.guard.check_prompt(caller, as_chat, cleared)
+        return await self._answer(
+            caller,
+            cleared,
+            backend,
             "completions",
             backend.complete(request),
-            request.stream,
-            request.include_usage,
+            request,
+            request.prompt_text(),
         )
+
+    async def _answer(
+        self,
+        caller: Caller,
+        cleared: Cleared,
+        backend: Backend,
+        endpoint: str,
+        results: AsyncIterator[JSON],
+        request: ChatRequest | CompletionRequest,
+        prompt: object,
+    ) -> Answer:
+        self.accounting.admit(caller)
+        chunks = guarded(
+            results,
+            output=self.guard.output_filter(caller),
+            cleared=cleared,
+            accounting=self.accounting,
+            model=backend.model.id,
+            prompt_digest=sha256_of(prompt),
+        )
+        body = await self._run(
+            backend.model.id, endpoint, chunks, request.stream, request.include_usage
+        )
+        return Answer(cleared.header, body)
 
     async def embed(self, caller: Caller, request: EmbeddingRequest) -> JSON:
         backend = self._backend(request.model, Capability.EMBEDDINGS)
