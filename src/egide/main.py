@@ -10,7 +10,7 @@ from egide import __version__, offline
 
 def build_parser() -> argparse.ArgumentParser:
     from egide.api import serve
-    from egide.cli import audit, commands
+    from egide.cli import admin, audit, commands
 
     parser = argparse.ArgumentParser(
         prog="egide",
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     commands.add_parsers(sub)
     audit.add_parsers(sub)
+    admin.add_parsers(sub)
     return parser
 
 

@@ -24,19 +24,25 @@ TENANCY = {
     "org-create",
     "org-update",
     "org-delete",
+    "org-list",
     "user-create",
     "user-update",
     "user-delete",
+    "user-list",
     "key-create",
     "key-revoke",
     "key-list",
     "quota-set",
+    "quota-read",
     "usage-read",
 }
 EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "platform-admin": ({a.value for a in ADMIN}, {a.value for a in ADMIN}),
     "org-admin": (TENANCY, set()),
-    "auditor": ({"audit-read", "audit-export", "usage-read"},) * 2,
+    "auditor": (
+        {"audit-read", "audit-export", "usage-read", "org-list", "user-list", "quota-read"},
+    )
+    * 2,
     "user": (set(), set()),
 }
 
@@ -58,7 +64,7 @@ MATRIX = list(itertools.product(Role, ADMIN, [True, False]))
 
 
 def test_the_matrix_covers_every_role_and_admin_action() -> None:
-    assert len(MATRIX) == len(Role) * len(ADMIN) * 2 == 4 * 14 * 2
+    assert len(MATRIX) == len(Role) * len(ADMIN) * 2 == 4 * 17 * 2
     assert set(EXPECTED) == {r.value for r in Role}
 
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from egide.api import routes
+from egide.api import admin_routes, routes
 from egide.api.errors import envelope
 from egide.config import Settings
 from egide.gateway import Runtime, build_runtime
@@ -47,6 +47,7 @@ def create_app(
             Route("/v1/models/{model_id:path}", routes.get_model, methods=["GET"]),
             Route("/health", routes.health, methods=["GET"]),
             Route("/metrics", routes.metrics, methods=["GET"]),
+            *admin_routes.ROUTES,
         ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,

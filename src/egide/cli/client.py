@@ -92,3 +92,25 @@ def _decode(status: int, body: bytes) -> Any:
         message = data.get("error", {}).get("message", "") if isinstance(data, dict) else ""
         raise ApiError(status, message or f"HTTP {status}")
     return data
+
+
+async def request_json(
+    target: Target,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    params: dict[str, str] | None = None,
+) -> Any:
+    """One JSON request; the decoded answer, or :class:`ApiError` with the server's message."""
+    query = {k: v for k, v in (params or {}).items() if v is not None}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
+            session.request(
+                method, target.url + path, json=body, params=query, headers=_headers(target)
+            ) as resp,
+        ):
+            raw = await resp.read()
+    except aiohttp.ClientConnectionError as exc:
+        raise ServerUnreachable(str(exc)) from exc
+    return _decode(resp.status, raw)

@@ -8,6 +8,7 @@ wrote.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from egide.audit.events import Decision as DecisionEvent
@@ -19,7 +20,7 @@ from egide.errors import PermissionDenied, SpillageRefused
 from egide.protocol.requests import ChatRequest
 from egide.security.actions import Action
 from egide.security.labels import Clearance, Label, bottom
-from egide.security.levels import LevelScheme
+from egide.security.levels import LevelScheme, normalize
 from egide.security.markings import parse_marking, render_portion
 from egide.security.policy import Resource, decide
 from egide.security.spillage import check_input, check_output
@@ -29,7 +30,36 @@ WITHHELD = (
     "[Égide: this answer was withheld: it carried a classification marking above your "
     "clearance. The event is recorded in the audit log.]"
 )
-_TAIL = 96  # characters held back while streaming, so a marking is never half sent
+_TAIL = 96  # longer than any marking: how far back a new scan starts
+_TOKEN = re.compile(r"\S+")
+_CAVEAT_WORDS = frozenset(
+    {
+        "SF",
+        "SPECIAL",
+        "FRANCE",
+        "REL",
+        "TO",
+        "RELEASABLE",
+        "DIFFUSION",
+        "LIMITEE",
+        "A",
+        "AUX",
+        "NONE",
+        "AUCUN",
+    }
+)
+
+
+def _marking_like(token: str, vocabulary: frozenset[str]) -> bool:
+    """Could this word be part of a marking? Level and caveat words in any case, words in
+    capitals (codes, compartments), and marking punctuation."""
+    if any(c in token for c in "/()"):
+        return True
+    bare = normalize(token.strip(".,;:!?\"'«»"))
+    if bare in vocabulary:
+        return True
+    letters = [c for c in token if c.isalpha()]
+    return bool(letters) and all(c.isupper() for c in letters)
 
 
 def render(label: Label) -> str:
@@ -55,6 +85,10 @@ class LabelGuard:
         self.ceiling = ceiling
         self.audit = audit
         self._model_labels: dict[str, Label] = {}
+        self.vocabulary = (
+            frozenset(word for spelling in scheme.spellings() for word in spelling.split())
+            | _CAVEAT_WORDS
+        )
 
     def model_label(self, model: ModelConfig) -> Label:
         if model.id not in self._model_labels:
@@ -110,14 +144,15 @@ class LabelGuard:
                 )
 
     def output_filter(self, caller: Caller) -> OutputFilter:
-        return OutputFilter(caller, self.audit)
+        return OutputFilter(caller, self.audit, self.vocabulary)
 
 
 class OutputFilter:
     """Withholds an answer that carries a marking the caller may not read. Streaming text
     is held back by a short tail so that a marking is detected before any of it is sent."""
 
-    def __init__(self, caller: Caller, audit: AuditLog) -> None:
+    def __init__(self, caller: Caller, audit: AuditLog, vocabulary: frozenset[str]) -> None:
+        self.vocabulary = vocabulary
         self.caller = caller
         self.clearance: Clearance = caller.principal.clearance
         self.audit = audit
@@ -138,9 +173,20 @@ class OutputFilter:
         self.text += piece
         if self._blocked():
             return ""
-        safe = max(self.sent, len(self.text) - _TAIL)
+        safe = max(self.sent, self._safe_end())
         out, self.sent = self.text[self.sent : safe], safe
         return out
+
+    def _safe_end(self) -> int:
+        """Where the text may be cut for sending: before the trailing words that could
+        still be (the start of) a marking, and before the last, unfinished word."""
+        end = len(self.text)
+        tokens = list(_TOKEN.finditer(self.text, self.sent))
+        if tokens and tokens[-1].end() == end:  # the last word may still grow
+            end = tokens.pop().start()
+        while tokens and _marking_like(tokens[-1].group(), self.vocabulary):
+            end = tokens.pop().start()
+        return end
 
     def finish(self) -> str:
         """The rest of a stream once it ended (or nothing if it was withheld)."""

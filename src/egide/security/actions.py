@@ -20,13 +20,16 @@ class Action(StrEnum):
     ORG_CREATE = "org-create"
     ORG_UPDATE = "org-update"
     ORG_DELETE = "org-delete"
+    ORG_LIST = "org-list"
     USER_CREATE = "user-create"
     USER_UPDATE = "user-update"
     USER_DELETE = "user-delete"
+    USER_LIST = "user-list"
     KEY_CREATE = "key-create"
     KEY_REVOKE = "key-revoke"
     KEY_LIST = "key-list"
     QUOTA_SET = "quota-set"
+    QUOTA_READ = "quota-read"
     USAGE_READ = "usage-read"
     AUDIT_READ = "audit-read"
     AUDIT_EXPORT = "audit-export"
@@ -42,13 +45,16 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.ORG_CREATE: "Create an organisation below an existing one in the tree.",
     Action.ORG_UPDATE: "Rename an organisation or change its settings.",
     Action.ORG_DELETE: "Delete an organisation (below the administrator's own scope).",
+    Action.ORG_LIST: "List organisations of the tree (an org-admin sees their subtree).",
     Action.USER_CREATE: "Create a user in an organisation, with roles and a clearance.",
     Action.USER_UPDATE: "Change a user's roles, clearance or organisation.",
     Action.USER_DELETE: "Delete a user; their keys stop working.",
+    Action.USER_LIST: "List users, their roles and clearances (an org-admin sees their subtree).",
     Action.KEY_CREATE: "Issue an API key (hashed at rest, scoped, expiring).",
     Action.KEY_REVOKE: "Revoke an API key at once.",
     Action.KEY_LIST: "List API keys (their ids and scopes, never the secrets).",
     Action.QUOTA_SET: "Set request and token quotas on an organisation or a user.",
+    Action.QUOTA_READ: "Read the quotas set on an organisation or an API key.",
     Action.USAGE_READ: "Read usage accounting (requests, tokens) of a user or an organisation.",
     Action.AUDIT_READ: "Read audit records.",
     Action.AUDIT_EXPORT: "Export audit records and checkpoints for offline verification.",
@@ -65,17 +71,30 @@ TENANCY_ACTIONS = frozenset(
         Action.ORG_CREATE,
         Action.ORG_UPDATE,
         Action.ORG_DELETE,
+        Action.ORG_LIST,
         Action.USER_CREATE,
         Action.USER_UPDATE,
         Action.USER_DELETE,
+        Action.USER_LIST,
         Action.KEY_CREATE,
         Action.KEY_REVOKE,
         Action.KEY_LIST,
         Action.QUOTA_SET,
+        Action.QUOTA_READ,
         Action.USAGE_READ,
     }
 )
-AUDITOR_ACTIONS = frozenset({Action.AUDIT_READ, Action.AUDIT_EXPORT, Action.USAGE_READ})
+# The auditor reads everything and changes nothing.
+AUDITOR_ACTIONS = frozenset(
+    {
+        Action.AUDIT_READ,
+        Action.AUDIT_EXPORT,
+        Action.USAGE_READ,
+        Action.ORG_LIST,
+        Action.USER_LIST,
+        Action.QUOTA_READ,
+    }
+)
 
 
 def describe(action: Action) -> str:

@@ -7,8 +7,9 @@ and the ``rule`` that decided it, both meant for the audit record. Checks, in or
    org/user/key/quota/usage actions inside their subtree (the resource's ``org_path`` starts
    with ``admin_scope``; ``org-create`` and ``org-delete`` strictly below it, so an org-admin
    cannot delete or re-create their own root), never ``config-read`` nor audit actions.
-   ``auditor`` may ``audit-read``, ``audit-export`` and ``usage-read`` everywhere, nothing
-   else. ``user`` may read their own usage (``resource.owner == user_id``). Inference actions
+   ``auditor`` may ``audit-read``, ``audit-export``, ``usage-read``, ``org-list``,
+   ``user-list`` and ``quota-read`` everywhere (reading, never changing), nothing else.
+   ``user`` may read their own usage (``resource.owner == user_id``). Inference actions
    (chat, complete, embed, list-models, use-model) are granted by ``user``, ``org-admin`` and
    ``platform-admin`` — not by ``auditor`` alone (separation of duties) — on resources of the
    caller's organisation or an ancestor (``resource.org_path`` a prefix of ``org_path``;
@@ -79,6 +80,9 @@ class Decision:
     resource: Resource
 
 
+_AUDITOR_MAY = ", ".join(sorted(AUDITOR_ACTIONS))
+
+
 def _path(path: tuple[str, ...]) -> str:
     return "/".join(path) if path else "(root)"
 
@@ -113,9 +117,7 @@ def _role_check(p: Principal, action: Action, r: Resource) -> tuple[bool, str, s
     if Role.AUDITOR in p.roles:
         if action in AUDITOR_ACTIONS:
             return True, "role", f"role: auditor may {action} anywhere"
-        denials.append(
-            ("role", f"auditor may only audit-read, audit-export and usage-read, not {action}")
-        )
+        denials.append(("role", f"auditor may only {_AUDITOR_MAY}, not {action}"))
     if Role.ORG_ADMIN in p.roles:
         if action not in TENANCY_ACTIONS:
             denials.append(("role", f"org-admin may never {action} (platform-admin only)"))

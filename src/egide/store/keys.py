@@ -86,6 +86,16 @@ class KeyRepository:
         rows = self.db.query("SELECT * FROM api_keys WHERE sha256 = ?", (key_digest,))
         return _record(rows[0]) if rows else None
 
+    def get(self, key_id: str) -> KeyRecord:
+        rows = self.db.query("SELECT * FROM api_keys WHERE id = ?", (key_id,))
+        if not rows:
+            raise NotFound(f"key {key_id!r} does not exist; list keys with GET /v1/admin/keys")
+        return _record(rows[0])
+
+    def all(self) -> list[KeyRecord]:
+        rows = self.db.query("SELECT * FROM api_keys ORDER BY created_at, id")
+        return [_record(r) for r in rows]
+
     def revoke(self, key_id: str) -> None:
         now = datetime.now(UTC).isoformat()
         with self.db.transaction() as conn:
@@ -106,7 +116,7 @@ class KeyRepository:
             return []
         marks = ",".join("?" * len(user_ids))
         rows = self.db.query(
-            f"SELECT * FROM api_keys WHERE user_id IN ({marks}) ORDER BY created_at", user_ids
+            f"SELECT * FROM api_keys WHERE user_id IN ({marks}) ORDER BY created_at, id", user_ids
         )
         return [_record(r) for r in rows]
 
