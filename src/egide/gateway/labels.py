@@ -52,11 +52,10 @@ _CAVEAT_WORDS = frozenset(
 
 def _marking_like(token: str, vocabulary: frozenset[str]) -> bool:
     """Could this word be part of a marking? Level and caveat words in any case, words in
-    capitals (codes, compartments), and marking punctuation."""
-    if any(c in token for c in "/()"):
+    capitals (codes, compartments, "(S)"), and the "//" separator."""
+    if "//" in token:
         return True
-    bare = normalize(token.strip(".,;:!?\"'«»"))
-    if bare in vocabulary:
+    if normalize(token.strip(".,;:!?\"'«»()[]")) in vocabulary:
         return True
     letters = [c for c in token if c.isalpha()]
     return bool(letters) and all(c.isupper() for c in letters)
