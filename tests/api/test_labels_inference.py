@@ -150,3 +150,17 @@ def test_inference_is_recorded_by_digest_and_quota_enforced(settings) -> None:
         assert usage == 2
 
     run(settings, check)
+
+
+def test_every_authentication_is_audited_without_the_key(settings) -> None:
+    async def check(client, runtime):
+        wrong = "egk_notavalidkeyatall_0123456789"
+        assert (
+            await client.get("/v1/models", headers={"Authorization": f"Bearer {wrong}"})
+        ).status_code == 401
+        assert (await client.get("/v1/models")).status_code == 200
+        log = audit_payloads(runtime)
+        assert "auth-failed" in log and "auth-succeeded" in log
+        assert wrong not in log and wrong[:12] in log
+
+    run(settings, check)

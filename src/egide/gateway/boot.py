@@ -69,12 +69,12 @@ def build_runtime(settings: Settings, progress: Progress | None = None) -> Runti
     for model in settings.all_models():
         artefact = registry.prepare(model, progress)
         backends[model.id] = backend_class(model.backend)(model, settings, artefact)
-    auth = Authenticator(keys, UserRepository(db), OrgRepository(db), scheme, ceiling)
     audit = AuditLog(
         # Its own connection: the writer thread never waits on the request path's lock.
         open_database(settings.home, settings.database_url),
         Signer(load_or_create_signing_key(settings.home)),
     )
+    auth = Authenticator(keys, UserRepository(db), OrgRepository(db), scheme, ceiling, audit)
     gateway = Gateway(
         backends,
         Metrics(),

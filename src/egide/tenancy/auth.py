@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from egide.audit.events import AuthFailed, AuthSucceeded
+from egide.audit.log import AuditLog
 from egide.errors import AuthenticationFailed
 from egide.security.labels import Clearance, Label
 from egide.security.levels import LevelScheme
 from egide.security.markings import parse_marking
 from egide.security.policy import Principal, Role
-from egide.store.keys import KeyRecord, KeyRepository, digest
+from egide.store.keys import KEY_PREFIX, KeyRecord, KeyRepository, digest
 from egide.store.orgs import OrgRepository
 from egide.store.users import UserRepository
 
@@ -47,7 +49,9 @@ class Authenticator:
         orgs: OrgRepository,
         scheme: LevelScheme,
         ceiling: Label,
+        audit: AuditLog | None = None,
     ) -> None:
+        self.audit = audit
         self.keys = keys
         self.users = users
         self.orgs = orgs
@@ -55,6 +59,25 @@ class Authenticator:
         self.ceiling = ceiling
 
     def authenticate(self, authorization: str | None) -> Caller:
+        """The caller behind an ``Authorization`` header; every attempt is audited."""
+        try:
+            caller = self._authenticate(authorization)
+        except AuthenticationFailed as exc:
+            if self.audit is not None:
+                key = (authorization or "").partition(" ")[2].strip()
+                prefix = key[:12] if key.startswith(KEY_PREFIX) else ""
+                self.audit.append(AuthFailed(reason=exc.message, key_prefix=prefix))
+            raise
+        if self.audit is not None:
+            self.audit.append(
+                AuthSucceeded(
+                    actor=caller.principal.user_id,
+                    org_path="/".join(caller.principal.org_path),
+                )
+            )
+        return caller
+
+    def _authenticate(self, authorization: str | None) -> Caller:
         if not authorization:
             raise AuthenticationFailed(
                 "no API key: send the header 'Authorization: Bearer <key>' "
