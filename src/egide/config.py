@@ -132,6 +132,9 @@ class Settings(_Strict):
         description="The highest classification this instance is accredited for (a marking, "
         "e.g. 'DR'); anything above is refused",
     )
+    audit_checkpoint_every: int = Field(
+        default=1000, ge=1, description="Audit records between two signed checkpoints"
+    )
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, gt=0, description="Largest accepted request body, in bytes"
     )

@@ -73,6 +73,7 @@ def build_runtime(settings: Settings, progress: Progress | None = None) -> Runti
         # Its own connection: the writer thread never waits on the request path's lock.
         open_database(settings.home, settings.database_url),
         Signer(load_or_create_signing_key(settings.home)),
+        checkpoint_every=settings.audit_checkpoint_every,
     )
     auth = Authenticator(keys, UserRepository(db), OrgRepository(db), scheme, ceiling, audit)
     gateway = Gateway(
