@@ -178,11 +178,16 @@ def verify_database(path: Path, public_key: Ed25519PublicKey) -> Report:
     """Verify a state database (or a copy of one), opened read-only."""
     conn = store.connect_readonly(path)
     try:
-        anchors = store.read_anchors(conn)
-        rows = (_as_record(row) for row in store.iter_records(conn))
-        return verify_records(rows, anchors, public_key)
+        return verify_connection(conn, public_key)
     finally:
         conn.close()
+
+
+def verify_connection(conn: Any, public_key: Ed25519PublicKey) -> Report:
+    """Verify the log through an open DB-API connection (SQLite or PostgreSQL)."""
+    anchors = store.read_anchors(conn)
+    rows = (_as_record(tuple(row)) for row in store.iter_records(conn))
+    return verify_records(rows, anchors, public_key)
 
 
 def export_records(db_path: Path, out: IO[bytes]) -> int:
