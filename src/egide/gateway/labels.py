@@ -55,7 +55,8 @@ def _marking_like(token: str, vocabulary: frozenset[str]) -> bool:
     capitals (codes, compartments, "(S)"), and the "//" separator."""
     if "//" in token:
         return True
-    if normalize(token.strip(".,;:!?\"'«»()[]")) in vocabulary:
+    # "Très-Secret", "SECRET/SF": any word of a compound that is a level or caveat word.
+    if any(w in vocabulary for w in normalize(re.sub(r"[^\w\s-]", " ", token)).split()):
         return True
     letters = [c for c in token if c.isalpha()]
     return bool(letters) and all(c.isupper() for c in letters)
