@@ -239,3 +239,23 @@ def test_input_is_validated_with_clear_messages(world: World) -> None:
     assert issued.key.startswith(issued.record.prefix) and issued.record.models == {"echo"}
     changes = " ".join(p["summary"] for n, p in world.records() if n == "admin-change")
     assert issued.key not in changes and issued.record.prefix in changes
+
+
+def test_no_one_but_a_platform_admin_grants_a_clearance_above_their_own(world) -> None:
+    org_admin = world.callers["org-admin"]  # cleared S
+    world.admin.create_user(org_admin, "ok-s", "essais", "FRA", "S", ["user"])
+    with pytest.raises(PermissionDenied, match="above the caller's own clearance"):
+        world.admin.create_user(org_admin, "too-high", "essais", "FRA", "S//ALPHA", ["user"])
+    refusals = [p for e, p in world.records() if e == "decision" and not p["allowed"]]
+    assert "above the caller's own clearance" in refusals[-1]["reason"]
+
+
+def test_an_org_admin_cannot_revoke_a_platform_admins_key_in_their_subtree(world) -> None:
+    boot = world.bootstrap
+    high = world.admin.create_user(boot, "pa-in-dga", "essais", "FRA", "S", ["platform-admin"])
+    record = world.admin.create_key(boot, high.id).record
+    with pytest.raises(PermissionDenied, match="only a platform-admin may manage"):
+        world.admin.revoke_key(world.callers["org-admin"], record.id)
+    assert world.repos.keys.get(record.id).revoked_at is None
+    world.admin.revoke_key(world.callers["platform-admin"], record.id)
+    assert world.repos.keys.get(record.id).revoked_at is not None

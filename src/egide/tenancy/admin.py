@@ -107,6 +107,7 @@ class Administration:
         target = f"user:{username}"
         self.guard.check(caller, Action.USER_CREATE, Resource("user", path), target)
         self._may_grant(caller, Action.USER_CREATE, target, granted, scope_path)
+        self._may_clear(caller, target, label)
         user = self.repos.users.create(
             username,
             org,
@@ -177,6 +178,7 @@ class Administration:
         record = self.repos.keys.get(key_id)
         resource = Resource("key", self.scope.key(record), owner=record.user_id)
         self.guard.check(caller, Action.KEY_REVOKE, resource, f"key:{key_id}")
+        self._may_touch_key(caller, Action.KEY_REVOKE, record)
         self.repos.keys.revoke(key_id)
         self.guard.changed(caller, "key", key_id, f"revoked key {record.prefix}…")
         return self.repos.keys.get(key_id)
@@ -225,6 +227,36 @@ class Administration:
             )
         if scope_path is not None:
             self.guard.check(caller, action, Resource("user", scope_path), target)
+
+    def _may_clear(self, caller: Caller, target: str, label: Label) -> None:
+        """No one but a platform-admin grants a clearance above their own."""
+        if Role.PLATFORM_ADMIN in caller.principal.roles:
+            return
+        own = caller.principal.clearance
+        if not (own.level >= label.level and own.compartments >= label.compartments):
+            raise self.guard.refuse(
+                caller,
+                Action.USER_CREATE,
+                target,
+                f"clearance: {render_portion(label)} is above the caller's own clearance; "
+                "ask a platform-admin to register it",
+            )
+
+    def _may_touch_key(self, caller: Caller, action: Action, record: KeyRecord) -> None:
+        """Keys of platform-admins and auditors are managed by platform-admins only."""
+        if Role.PLATFORM_ADMIN in caller.principal.roles:
+            return
+        roles = {record.role}
+        if record.user_id is not None:
+            roles |= set(self.repos.users.get(record.user_id).roles)
+        high = sorted(roles & {Role.PLATFORM_ADMIN.value, Role.AUDITOR.value})
+        if high:
+            raise self.guard.refuse(
+                caller,
+                action,
+                f"key:{record.id}",
+                f"role: only a platform-admin may manage the keys of a {', '.join(high)}",
+            )
 
     def _models(self, models: Iterable[str] | None) -> frozenset[str] | None:
         if models is None:
