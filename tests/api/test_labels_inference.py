@@ -146,6 +146,7 @@ def test_inference_is_recorded_by_digest_and_quota_enforced(settings) -> None:
         log = audit_payloads(runtime)
         assert log.count("inference ") == 2 and "mot-secret-42" not in log
         assert '"prompt_sha256":"' in log
+        runtime.gateway.accounting.flush()
         usage = runtime.db.query("SELECT SUM(requests) AS n FROM usage")[0]["n"]
         assert usage == 2
 

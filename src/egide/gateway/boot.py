@@ -48,6 +48,7 @@ class Runtime:
     async def close(self) -> None:
         for backend in self.gateway.backends.values():
             await backend.close()
+        self.gateway.accounting.close()  # writes what is still queued
         self.audit.close()  # flushes and signs a final checkpoint
         self.audit_db.close()
         self.db.close()

@@ -97,13 +97,21 @@ class QuotaRepository:
         return None
 
     def spend_tokens(self, subjects: list[str], now: float, tokens: int) -> None:
-        minute = int(now) // MINUTE * MINUTE
-        day = int(now) // DAY * DAY
         with self.db.transaction() as conn:
-            for subject in subjects:
-                _add(conn, subject, "minute", minute, requests=0, tokens=tokens)
-                _add(conn, subject, "day", day, requests=0, tokens=tokens)
-            conn.execute("DELETE FROM quota_counters WHERE window_start < ?", (day - 2 * DAY,))
+            spend_tokens_in(conn, subjects, now, tokens)
+
+
+def spend_tokens_in(conn: object, subjects: list[str], now: float, tokens: int) -> None:
+    """Add ``tokens`` to every subject's minute and day counters, inside ``conn``'s
+    transaction (so that a writer can batch many requests in one)."""
+    minute = int(now) // MINUTE * MINUTE
+    day = int(now) // DAY * DAY
+    for subject in subjects:
+        _add(conn, subject, "minute", minute, requests=0, tokens=tokens)
+        _add(conn, subject, "day", day, requests=0, tokens=tokens)
+    conn.execute(  # type: ignore[attr-defined]
+        "DELETE FROM quota_counters WHERE window_start < ?", (day - 2 * DAY,)
+    )
 
 
 def _counter(conn: object, subject: str, span: str, start: int) -> tuple[int, int]:

@@ -25,24 +25,7 @@ class UsageRepository:
 
     def record(self, row: UsageRow) -> None:
         with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO usage (day, org_id, user_id, key_id, model, requests, "
-                "prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (day, org_id, user_id, key_id, model) DO UPDATE SET "
-                "requests = usage.requests + excluded.requests, "
-                "prompt_tokens = usage.prompt_tokens + excluded.prompt_tokens, "
-                "completion_tokens = usage.completion_tokens + excluded.completion_tokens",
-                (
-                    row.day,
-                    row.org_id,
-                    row.user_id,
-                    row.key_id,
-                    row.model,
-                    row.requests,
-                    row.prompt_tokens,
-                    row.completion_tokens,
-                ),
-            )
+            record_in(conn, row)
 
     def query(
         self,
@@ -83,3 +66,25 @@ class UsageRepository:
         )
         names = [*columns, "requests", "prompt_tokens", "completion_tokens"]
         return [{n: (int(r[n]) if n in names[-3:] else r[n]) for n in names} for r in rows]
+
+
+def record_in(conn: object, row: UsageRow) -> None:
+    """Add ``row`` to the totals inside ``conn``'s transaction."""
+    conn.execute(  # type: ignore[attr-defined]
+        "INSERT INTO usage (day, org_id, user_id, key_id, model, requests, "
+        "prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (day, org_id, user_id, key_id, model) DO UPDATE SET "
+        "requests = usage.requests + excluded.requests, "
+        "prompt_tokens = usage.prompt_tokens + excluded.prompt_tokens, "
+        "completion_tokens = usage.completion_tokens + excluded.completion_tokens",
+        (
+            row.day,
+            row.org_id,
+            row.user_id,
+            row.key_id,
+            row.model,
+            row.requests,
+            row.prompt_tokens,
+            row.completion_tokens,
+        ),
+    )
