@@ -64,5 +64,23 @@ capabilities = ["chat"]
         report = verify_connection(conn, load_public_key(home / "audit-signing.key"))
         events = dict(conn.execute("SELECT event, COUNT(*) FROM audit_records GROUP BY event"))
     assert report.ok, report.summary()
+    import subprocess
+    import sys
+
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "egide.main",
+            "audit",
+            "verify",
+            "--config",
+            str(home / "egide.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "EGIDE_HOME": str(home)},
+    )
+    assert cli.returncode == 0 and "intact" in cli.stdout, cli.stdout + cli.stderr
     assert events["auth-succeeded"] >= 120 and events["inference"] == statuses.count(200)
     assert events["checkpoint"] >= 2

@@ -257,5 +257,9 @@ def test_an_org_admin_cannot_revoke_a_platform_admins_key_in_their_subtree(world
     with pytest.raises(PermissionDenied, match="only a platform-admin may manage"):
         world.admin.revoke_key(world.callers["org-admin"], record.id)
     assert world.repos.keys.get(record.id).revoked_at is None
+    with pytest.raises(PermissionDenied, match="only a platform-admin may set quotas"):
+        world.admin.set_quota(
+            world.callers["org-admin"], f"key:{record.id}", {"requests_per_min": 0}
+        )
     world.admin.revoke_key(world.callers["platform-admin"], record.id)
     assert world.repos.keys.get(record.id).revoked_at is not None

@@ -107,7 +107,8 @@ def _call(args: argparse.Namespace, method: str, path: str, **kw: Any) -> Any:
 def _table(title: str, columns: list[str], rows: list[dict[str, Any]]) -> None:
     table = Table(title=title)
     for column in columns:
-        table.add_column(column)
+        # Ids are copied into other commands: never cut them.
+        table.add_column(column, no_wrap=column == "id", overflow="fold")
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
     Console().print(table)

@@ -12,7 +12,13 @@ from egide.audit.checkpoints import (
     load_public_key,
     public_key_pem,
 )
-from egide.audit.verify import export_records, is_export, verify_database, verify_export
+from egide.audit.verify import (
+    export_records,
+    is_export,
+    verify_connection,
+    verify_database,
+    verify_export,
+)
 from egide.config import load_settings
 
 
@@ -69,6 +75,14 @@ def verify_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    url = None if args.input else load_settings(args.config).database_url
+    if url:  # the state lives in PostgreSQL
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            report = verify_connection(conn, public_key)
+        print(report.summary())
+        return 0 if report.ok else 1
     if not source.is_file():
         print(f"error: nothing to verify at {source}; pass --input FILE", file=sys.stderr)
         return 2

@@ -53,6 +53,20 @@ class Accounting:
                 f"scope: an org-admin may not change the quota of their own root "
                 f"{org_path_text(path)}, only below it; ask a platform-admin",
             )
+        if subject.startswith("key:") and Role.PLATFORM_ADMIN not in p.roles:
+            record = self.repos.keys.get(subject.removeprefix("key:"))
+            roles = {record.role}
+            if record.user_id is not None:
+                roles |= set(self.repos.users.get(record.user_id).roles)
+            high = sorted(roles & {Role.PLATFORM_ADMIN.value, Role.AUDITOR.value})
+            if high:
+                raise self.guard.refuse(
+                    caller,
+                    Action.QUOTA_SET,
+                    subject,
+                    f"role: only a platform-admin may set quotas on the keys of a "
+                    f"{', '.join(high)}",
+                )
         quota = Quota(subject, **values)
         self.repos.quotas.set(quota)
         shown = ", ".join(f"{k}={'unset' if v is None else v}" for k, v in values.items())
