@@ -1,12 +1,16 @@
-"""Two ``egide serve`` processes sharing one PostgreSQL: one quota, one audit chain."""
+"""Two ``egide serve`` processes sharing one state (PostgreSQL, or one SQLite file):
+one quota, one audit chain."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 
 import httpx
 import psycopg
+import pytest
 
 from egide.audit.checkpoints import load_public_key
 from egide.audit.verify import verify_connection
@@ -15,10 +19,14 @@ from support.egide_process import start_egide
 LIMIT = 40
 
 
-def test_two_servers_keep_one_quota_and_one_unforked_audit_chain(postgres_server, tmp_path):
-    url = postgres_server.create_database("shared_state")
+@pytest.mark.parametrize("store", ["postgres", "sqlite"])
+def test_two_servers_keep_one_quota_and_one_unforked_audit_chain(request, store, tmp_path):
+    url = None
+    if store == "postgres":
+        url = request.getfixturevalue("postgres_server").create_database("shared_state")
+    setting = f'database_url = "{url}"' if url else ""
     config = f"""
-database_url = "{url}"
+{setting}
 default_models = false
 audit_checkpoint_every = 50
 [[models]]
@@ -30,7 +38,7 @@ capabilities = ["chat"]
     first = start_egide(home, config)
     second = start_egide(home, config)  # same state dir: same admin key and signing key
     try:
-        with psycopg.connect(url) as conn:
+        with _connect(url, home) as conn:
             key_id = conn.execute("SELECT id FROM api_keys").fetchone()[0]
         r = httpx.put(
             f"{first.api}/admin/quotas/key:{key_id}",
@@ -60,7 +68,7 @@ capabilities = ["chat"]
     finally:
         first.stop()
         second.stop()
-    with psycopg.connect(url) as conn:
+    with _connect(url, home) as conn:
         report = verify_connection(conn, load_public_key(home / "audit-signing.key"))
         events = dict(conn.execute("SELECT event, COUNT(*) FROM audit_records GROUP BY event"))
     assert report.ok, report.summary()
@@ -84,3 +92,9 @@ capabilities = ["chat"]
     assert cli.returncode == 0 and "intact" in cli.stdout, cli.stdout + cli.stderr
     assert events["auth-succeeded"] >= 120 and events["inference"] == statuses.count(200)
     assert events["checkpoint"] >= 2
+
+
+def _connect(url, home):
+    if url:
+        return psycopg.connect(url)
+    return contextlib.closing(sqlite3.connect(home / "egide.db"))
