@@ -163,5 +163,6 @@ def test_every_authentication_is_audited_without_the_key(settings) -> None:
         log = audit_payloads(runtime)
         assert "auth-failed" in log and "auth-succeeded" in log
         assert wrong not in log and wrong[:12] in log
+        assert '"kind":"config"' in log and "settings sha256" in log
 
     run(settings, check)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
+
 from egide.audit.checkpoints import Signer, load_or_create_signing_key
+from egide.audit.events import AdminChange
 from egide.audit.log import AuditLog
 from egide.backends import Backend, backend_class
 from egide.config import Settings
@@ -77,6 +81,7 @@ def build_runtime(settings: Settings, progress: Progress | None = None) -> Runti
         checkpoint_every=settings.audit_checkpoint_every,
     )
     auth = Authenticator(keys, UserRepository(db), OrgRepository(db), scheme, ceiling, audit)
+    _record_configuration(settings, audit)
     gateway = Gateway(
         backends,
         Metrics(),
@@ -93,3 +98,20 @@ def label_policy(settings: Settings) -> tuple[LevelScheme, Label]:
         return scheme, parse_marking(settings.ceiling, scheme)
     except EgideError as exc:
         raise ConfigError(f"invalid label settings: {exc.message}") from exc
+
+
+def _record_configuration(settings: Settings, audit: AuditLog) -> None:
+    """Every start records the configuration it runs with (by digest, plus what matters
+    for security), so that a change between two starts is on the record."""
+    data = settings.model_dump(mode="json")
+    digest = hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    models = ", ".join(f"{m.id}@{m.label or 'lowest'}" for m in settings.all_models())
+    audit.append(
+        AdminChange(
+            actor="egide-serve",
+            kind="config",
+            target="settings",
+            summary=f"started with settings sha256 {digest}: ceiling {settings.ceiling}, "
+            f"scheme {settings.label_scheme}, models {models}",
+        )
+    )
