@@ -166,3 +166,20 @@ def test_every_authentication_is_audited_without_the_key(settings) -> None:
         assert '"kind":"config"' in log and "settings sha256" in log
 
     run(settings, check)
+
+
+def test_one_request_id_ties_its_audit_events_together(settings) -> None:
+    async def check(client, runtime):
+        r = await client.post(
+            "/v1/chat/completions", json=chat(), headers={"X-Request-Id": "req-abc-123"}
+        )
+        assert r.headers["x-request-id"] == "req-abc-123"
+        generated = (await client.get("/v1/models")).headers["x-request-id"]
+        assert len(generated) == 32
+        runtime.audit.flush()
+        runtime.gateway.accounting.flush()
+        rows = runtime.audit.db.query("SELECT event, payload FROM audit_records")
+        tied = {r["event"] for r in rows if '"request_id":"req-abc-123"' in r["payload"]}
+        assert tied == {"auth-succeeded", "decision", "inference"}
+
+    run(settings, check)

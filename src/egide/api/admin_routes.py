@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from egide.api.admin_bodies import KeyCreate, OrgCreate, QuotaLimits, UserCreate
 from egide.api.body import read_json
-from egide.api.routes import endpoint
+from egide.api.routes import endpoint, request_id
 from egide.gateway import Runtime
 from egide.store.keys import KeyRecord
 from egide.store.orgs import Org
@@ -38,7 +38,11 @@ def _admin(request: Request) -> tuple[Administration, Caller, Runtime]:
             models=runtime.gateway.backends.keys(),
         )
         state.administration, state.administration_of = admin, runtime
-    return admin, runtime.auth.authenticate(request.headers.get("authorization")), runtime
+    return (
+        admin,
+        runtime.auth.authenticate(request.headers.get("authorization"), request_id(request)),
+        runtime,
+    )
 
 
 async def _body(request: Request, runtime: Runtime) -> dict[str, Any]:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from egide.api.body import read_json
 from egide.api.errors import error_response, in_band
+from egide.errors import EgideError
 from egide.gateway import Runtime
 from egide.gateway.service import Answer
 from egide.protocol import mistral, sse
@@ -22,6 +25,7 @@ from egide.tenancy import Caller
 Handler = Callable[[Request], Awaitable[Response]]
 log = logging.getLogger("egide.api")
 LABEL_HEADER = "X-Egide-Label"
+REQUEST_ID_HEADER = "X-Request-Id"
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -31,9 +35,13 @@ def endpoint(handler: Handler) -> Handler:
     @wraps(handler)
     async def wrapped(request: Request) -> Response:
         try:
-            return await handler(request)
+            response = await handler(request)
         except Exception as exc:
-            return error_response(exc)
+            if not isinstance(exc, EgideError | ValidationError):
+                log.exception("unexpected error in %s %s", request.method, request.url.path)
+            response = error_response(exc)
+        response.headers[REQUEST_ID_HEADER] = request_id(request)
+        return response
 
     return wrapped
 
@@ -44,7 +52,18 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _caller(request: Request, runtime: Runtime) -> Caller:
-    return runtime.auth.authenticate(request.headers.get("authorization"))
+    return runtime.auth.authenticate(request.headers.get("authorization"), request_id(request))
+
+
+def request_id(request: Request) -> str:
+    """The caller's ``X-Request-Id`` (if short and printable) or a new one; the same for
+    every audit event of the request, and echoed in the response."""
+    rid = getattr(request.state, "request_id", None)
+    if rid is None:
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        rid = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        request.state.request_id = rid
+    return str(rid)
 
 
 async def _body(request: Request, runtime: Runtime) -> dict[str, Any]:

@@ -90,6 +90,7 @@ class Accounting:
         self.audit.append(
             Inference(
                 actor=caller.principal.user_id,
+                request_id=caller.request_id,
                 org_path="/".join(caller.principal.org_path),
                 model=model,
                 label=label,

@@ -109,6 +109,7 @@ class LabelGuard:
         self.audit.append(
             DecisionEvent(
                 actor=caller.principal.user_id,
+                request_id=caller.request_id,
                 org_path="/".join(caller.principal.org_path),
                 action=action.value,
                 resource=f"model:{model.id}@{render(answer)}",
@@ -130,6 +131,7 @@ class LabelGuard:
                 self.audit.append(
                     SpillageRefusedEvent(
                         actor=caller.principal.user_id,
+                        request_id=caller.request_id,
                         org_path="/".join(caller.principal.org_path),
                         direction="input",
                         level=first.label.level.code,
@@ -209,6 +211,7 @@ class OutputFilter:
         self.audit.append(
             SpillageWithheld(
                 actor=self.caller.principal.user_id,
+                request_id=self.caller.request_id,
                 org_path="/".join(self.caller.principal.org_path),
                 level=findings[0].label.level.code,
                 position=start + findings[0].start,

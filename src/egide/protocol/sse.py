@@ -8,6 +8,10 @@ from typing import Any
 
 import orjson
 
+from egide.errors import EgideError
+
+log = logging.getLogger("egide.stream")
+
 log = logging.getLogger("egide.stream")
 
 DONE = b"data: [DONE]\n\n"
@@ -24,5 +28,7 @@ async def frame(chunks: AsyncIterator[dict[str, Any]], on_error: Any) -> AsyncIt
         async for chunk in chunks:
             yield event(chunk)
     except Exception as exc:
+        if not isinstance(exc, EgideError):
+            log.exception("a stream failed")
         yield event(on_error(exc))
     yield DONE

@@ -8,7 +8,7 @@ gateway process sharing the database.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +34,7 @@ class Caller:
     principal: Principal
     key: KeyRecord
     org_id: str | None  # None for the bootstrap admin key
+    request_id: str = ""  # ties every audit event of one request together
 
     @property
     def quota_subjects(self) -> list[str]:
@@ -58,21 +59,24 @@ class Authenticator:
         self.scheme = scheme
         self.ceiling = ceiling
 
-    def authenticate(self, authorization: str | None) -> Caller:
+    def authenticate(self, authorization: str | None, request_id: str = "") -> Caller:
         """The caller behind an ``Authorization`` header; every attempt is audited."""
         try:
-            caller = self._authenticate(authorization)
+            caller = replace(self._authenticate(authorization), request_id=request_id)
         except AuthenticationFailed as exc:
             if self.audit is not None:
                 key = (authorization or "").partition(" ")[2].strip()
                 prefix = key[:12] if key.startswith(KEY_PREFIX) else ""
-                self.audit.append(AuthFailed(reason=exc.message, key_prefix=prefix))
+                self.audit.append(
+                    AuthFailed(reason=exc.message, key_prefix=prefix, request_id=request_id)
+                )
             raise
         if self.audit is not None:
             self.audit.append(
                 AuthSucceeded(
                     actor=caller.principal.user_id,
                     org_path="/".join(caller.principal.org_path),
+                    request_id=request_id,
                 )
             )
         return caller

@@ -46,6 +46,7 @@ class Guard:
         self.audit.append(
             AdminChange(
                 actor=caller.principal.user_id,
+                request_id=caller.request_id,
                 org_path=org_path_text(caller.principal.org_path),
                 kind=kind,
                 target=target,
@@ -59,6 +60,7 @@ class Guard:
         self.audit.append(
             DecisionEvent(
                 actor=caller.principal.user_id,
+                request_id=caller.request_id,
                 org_path=org_path_text(caller.principal.org_path),
                 action=action.value,
                 resource=target,
