@@ -19,8 +19,7 @@ from egide.audit.checkpoints import (
     load_or_create_signing_key,
 )
 from egide.audit.log import AuditLog, AuditUnavailable
-from egide.audit.verify import verify_database
-from egide.store.db import open_database
+from egide.audit.verify import verify_connection, verify_database
 
 
 def all_subclasses(cls: type[ev.Event]) -> set[type[ev.Event]]:
@@ -96,8 +95,18 @@ def test_checkpoint_signature_and_key(tmp_path: Path) -> None:
     assert check_checkpoint(cp, first, other, signer.key_id) == "checkpoint signature is invalid"
 
 
-def test_group_commit_from_threads_is_one_chain(tmp_path: Path) -> None:
-    db = open_database(tmp_path)
+def _verify(database, public_key):
+    """Verify the log stored in ``database`` (SQLite or PostgreSQL) over a new connection."""
+    if database.dialect == "sqlite":
+        return verify_database(database.path, public_key)
+    import psycopg
+
+    with psycopg.connect(database.url) as conn:
+        return verify_connection(conn, public_key)
+
+
+def test_group_commit_from_threads_is_one_chain(database, tmp_path: Path) -> None:
+    db = database
     signer = Signer(load_or_create_signing_key(tmp_path))
     log = AuditLog(db, signer, checkpoint_every=50)
 
@@ -121,9 +130,16 @@ def test_group_commit_from_threads_is_one_chain(tmp_path: Path) -> None:
     log2 = AuditLog(db, signer, checkpoint_every=50)
     log2.append(sample_event(2))
     log2.close()
-    db.close()
-    report = verify_database(tmp_path / "egide.db", signer.public_key)
+    report = _verify(db, signer.public_key)
     assert report.ok, report.summary()
     assert report.records == 1601 + report.checkpoints
     # every 50 events (the 32nd ends the first log, so its close() adds none), then log2.close()
     assert report.checkpoints == 1600 // 50 + 1
+    # One changed byte in the stored log, on either database, is found.
+    seq = db.query("SELECT seq FROM audit_records WHERE event = 'inference' LIMIT 1")[0][0]
+    with db.transaction() as conn:
+        payload = conn.execute("SELECT payload FROM audit_records WHERE seq = ?", (seq,)).fetchone()
+        forged = payload[0].replace('"prompt_tokens":', '"prompt_tokens":1', 1)
+        conn.execute("UPDATE audit_records SET payload = ? WHERE seq = ?", (forged, seq))
+    broken = _verify(db, signer.public_key)
+    assert not broken.ok and broken.bad_seq == seq

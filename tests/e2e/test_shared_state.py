@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 
 import httpx
@@ -72,24 +75,21 @@ capabilities = ["chat"]
         report = verify_connection(conn, load_public_key(home / "audit-signing.key"))
         events = dict(conn.execute("SELECT event, COUNT(*) FROM audit_records GROUP BY event"))
     assert report.ok, report.summary()
-    import subprocess
-    import sys
-
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "egide.main",
-            "audit",
-            "verify",
-            "--config",
-            str(home / "egide.toml"),
-        ],
-        capture_output=True,
-        text=True,
-        env={**__import__("os").environ, "EGIDE_HOME": str(home)},
-    )
-    assert cli.returncode == 0 and "intact" in cli.stdout, cli.stdout + cli.stderr
+    export = home / "audit.jsonl"
+    config_args = ["--config", str(home / "egide.toml")]
+    for args in (
+        ["verify"],
+        ["export", "--output", str(export)],
+        ["verify", "--input", str(export)],
+    ):
+        cli = subprocess.run(
+            [sys.executable, "-m", "egide.main", "audit", *args, *config_args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "EGIDE_HOME": str(home)},
+        )
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert "intact" in cli.stdout and export.stat().st_size > 0
     assert events["auth-succeeded"] >= 120 and events["inference"] == statuses.count(200)
     assert events["checkpoint"] >= 2
 

@@ -195,32 +195,36 @@ def export_records(db_path: Path, out: IO[bytes]) -> int:
     conn = store.connect_readonly(db_path)
     try:
         conn.execute("BEGIN")  # one snapshot for the header and the records
-        anchors = store.read_anchors(conn)
-        head = conn.execute(
-            "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        last_seq, last_hash = head if head is not None else (0, GENESIS_HASH)
-        header = {
-            "anchors": [{"payload": p, "seq": s} for s, p in anchors],
-            "format": EXPORT_FORMAT,
-            "last_hash": last_hash,
-            "last_seq": last_seq,
-        }
-        out.write(orjson.dumps(header, option=_SORTED) + b"\n")
-        count = 0
-        for seq, prev_hash, event, payload, hash_ in store.iter_records(conn):
-            line = {
-                "event": event,
-                "hash": hash_,
-                "payload": payload,
-                "prev_hash": prev_hash,
-                "seq": seq,
-            }
-            out.write(orjson.dumps(line, option=_SORTED) + b"\n")
-            count += 1
-        return count
+        return export_connection(conn, out)
     finally:
         conn.close()
+
+
+def export_connection(conn: Any, out: IO[bytes]) -> int:
+    """Write the JSON Lines export through an open connection already in one snapshot
+    (SQLite ``BEGIN``; PostgreSQL ``REPEATABLE READ``); return the number of records."""
+    anchors = store.read_anchors(conn)
+    head = conn.execute("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
+    last_seq, last_hash = head if head is not None else (0, GENESIS_HASH)
+    header = {
+        "anchors": [{"payload": p, "seq": s} for s, p in anchors],
+        "format": EXPORT_FORMAT,
+        "last_hash": last_hash,
+        "last_seq": last_seq,
+    }
+    out.write(orjson.dumps(header, option=_SORTED) + b"\n")
+    count = 0
+    for seq, prev_hash, event, payload, hash_ in store.iter_records(conn):
+        line = {
+            "event": event,
+            "hash": hash_,
+            "payload": payload,
+            "prev_hash": prev_hash,
+            "seq": seq,
+        }
+        out.write(orjson.dumps(line, option=_SORTED) + b"\n")
+        count += 1
+    return count
 
 
 class BadLine(ValueError):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from egide.audit.checkpoints import (
     KEY_FILE,
@@ -13,6 +15,7 @@ from egide.audit.checkpoints import (
     public_key_pem,
 )
 from egide.audit.verify import (
+    export_connection,
     export_records,
     is_export,
     verify_connection,
@@ -96,16 +99,27 @@ def verify_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    db_path = _home(args) / "egide.db"
+    settings = load_settings(args.config)
+    if settings.database_url:  # the state lives in PostgreSQL
+        import psycopg
+
+        with psycopg.connect(settings.database_url) as conn:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            return _write_export(args, lambda out: export_connection(conn, out))
+    db_path = settings.home / "egide.db"
     if not db_path.is_file():
         print(f"error: no state database at {db_path}; set EGIDE_HOME", file=sys.stderr)
         return 2
+    return _write_export(args, lambda out: export_records(db_path, out))
+
+
+def _write_export(args: argparse.Namespace, write: Callable[[IO[bytes]], int]) -> int:
     if args.output:
         with open(args.output, "wb") as handle:
-            count = export_records(db_path, handle)
+            count = write(handle)
         print(f"exported {count} audit records to {args.output}", file=sys.stderr)
     else:
-        export_records(db_path, sys.stdout.buffer)
+        write(sys.stdout.buffer)
         sys.stdout.flush()
     return 0
 
