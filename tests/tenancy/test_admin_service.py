@@ -263,3 +263,14 @@ def test_an_org_admin_cannot_revoke_a_platform_admins_key_in_their_subtree(world
         )
     world.admin.revoke_key(world.callers["platform-admin"], record.id)
     assert world.repos.keys.get(record.id).revoked_at is not None
+
+
+def test_an_org_admin_cannot_probe_which_ids_exist_elsewhere(world) -> None:
+    org_admin = world.callers["org-admin"]
+    with pytest.raises(PermissionDenied) as unknown:
+        world.admin.list_users(org_admin, "no-such-org")
+    with pytest.raises(PermissionDenied) as outside:
+        world.admin.list_users(org_admin, "ema")
+    assert "scope" in str(unknown.value) and "scope" in str(outside.value)
+    with pytest.raises(NotFound):  # a platform-admin is told plainly
+        world.admin.list_users(world.callers["platform-admin"], "no-such-org")

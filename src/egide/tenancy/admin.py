@@ -8,10 +8,11 @@ caller may see. Quotas and usage live in :mod:`egide.tenancy.accounting`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import wraps
+from typing import Any, TypeVar
 
 from egide.audit.log import AuditLog
 from egide.errors import InvalidRequest, NotFound
@@ -42,6 +43,34 @@ class IssuedKey:
     record: KeyRecord
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _within_scope(action: Action) -> Callable[[_Method], _Method]:
+    """For a caller who administers only a subtree, a target that does not exist answers
+    like one outside their scope (403), so that ids elsewhere cannot be probed."""
+
+    def wrap(method: _Method) -> _Method:
+        @wraps(method)
+        def wrapped(self: Administration, caller: Caller, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, caller, *args, **kwargs)
+            except NotFound:
+                if caller.principal.roles & {Role.PLATFORM_ADMIN, Role.AUDITOR}:
+                    raise
+                raise self.guard.refuse(
+                    caller,
+                    action,
+                    "unknown",
+                    f"scope: {action.value} refused: the target is not within what you "
+                    "administer (or does not exist)",
+                ) from None
+
+        return wrapped  # type: ignore[return-value]
+
+    return wrap
+
+
 class Administration:
     def __init__(
         self,
@@ -62,6 +91,7 @@ class Administration:
 
     # -- organisations ---------------------------------------------------------------
 
+    @_within_scope(Action.ORG_CREATE)
     def create_org(self, caller: Caller, id: str, name: str, parent: str | None) -> Org:
         if not name.strip():
             raise InvalidRequest("give the organisation a name", param="name")
@@ -71,6 +101,7 @@ class Administration:
         self.guard.changed(caller, "org", org.id, f"created {name!r} at {org.path}")
         return org
 
+    @_within_scope(Action.ORG_LIST)
     def list_orgs(self, caller: Caller, org: str | None = None) -> list[Org]:
         root = self.scope.listing_root(caller, org)
         self.guard.check(caller, Action.ORG_LIST, Resource("org", root), _listing("orgs", root))
@@ -78,6 +109,7 @@ class Administration:
 
     # -- users -----------------------------------------------------------------------
 
+    @_within_scope(Action.USER_CREATE)
     def create_user(
         self,
         caller: Caller,
@@ -125,6 +157,7 @@ class Administration:
         self.guard.changed(caller, "user", user.id, summary)
         return user
 
+    @_within_scope(Action.USER_LIST)
     def list_users(self, caller: Caller, org: str | None = None) -> list[UserRecord]:
         root = self.scope.listing_root(caller, org)
         self.guard.check(caller, Action.USER_LIST, Resource("user", root), _listing("users", root))
@@ -132,6 +165,7 @@ class Administration:
 
     # -- keys ------------------------------------------------------------------------
 
+    @_within_scope(Action.KEY_CREATE)
     def create_key(
         self,
         caller: Caller,
@@ -166,6 +200,7 @@ class Administration:
         )
         return IssuedKey(key, record)
 
+    @_within_scope(Action.KEY_LIST)
     def list_keys(self, caller: Caller, org: str | None = None) -> list[KeyRecord]:
         root = self.scope.listing_root(caller, org)
         self.guard.check(caller, Action.KEY_LIST, Resource("key", root), _listing("keys", root))
@@ -174,6 +209,7 @@ class Administration:
         users = self.repos.users.in_orgs([o.id for o in self.scope.orgs_under(root)])
         return self.repos.keys.for_users([u.id for u in users])
 
+    @_within_scope(Action.KEY_REVOKE)
     def revoke_key(self, caller: Caller, key_id: str) -> KeyRecord:
         record = self.repos.keys.get(key_id)
         resource = Resource("key", self.scope.key(record), owner=record.user_id)
@@ -185,12 +221,15 @@ class Administration:
 
     # -- quotas and usage ------------------------------------------------------------
 
+    @_within_scope(Action.QUOTA_SET)
     def set_quota(self, caller: Caller, subject: str, limits: Mapping[str, Any]) -> Quota:
         return self.accounting.set_quota(caller, subject, limits)
 
+    @_within_scope(Action.QUOTA_READ)
     def get_quota(self, caller: Caller, subject: str) -> Quota:
         return self.accounting.get_quota(caller, subject)
 
+    @_within_scope(Action.USAGE_READ)
     def usage(self, caller: Caller, **filters: Any) -> dict[str, Any]:
         return self.accounting.usage(caller, **filters)
 
