@@ -143,6 +143,7 @@ def test_inference_is_recorded_by_digest_and_quota_enforced(settings) -> None:
         r = await client.post("/v1/chat/completions", json=chat())
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
         assert "quota" in r.json()["error"]["message"]
+        assert '"reason":"quota: the requests per minute quota' in audit_payloads(runtime)
         log = audit_payloads(runtime)
         assert log.count("inference ") == 2 and "mot-secret-42" not in log
         assert '"prompt_sha256":"' in log

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from egide.audit.events import Inference
+from egide.audit.events import Decision, Inference
 from egide.audit.log import AuditLog
 from egide.errors import QuotaExceeded
 from egide.store.quotas import QuotaRepository, spend_tokens_in
@@ -55,9 +55,20 @@ class Accounting:
         self._writer = threading.Thread(target=self._write, name="accounting", daemon=True)
         self._writer.start()
 
-    def admit(self, caller: Caller) -> None:
+    def admit(self, caller: Caller, model: str) -> None:
         exhausted = self.quotas.admit(caller.quota_subjects, time.time())
         if exhausted is not None:
+            self.audit.append(
+                Decision(
+                    actor=caller.principal.user_id,
+                    org_path="/".join(caller.principal.org_path),
+                    request_id=caller.request_id,
+                    action="use-model",
+                    resource=f"model:{model}",
+                    allowed=False,
+                    reason=f"quota: {exhausted.reason}",
+                )
+            )
             raise QuotaExceeded(exhausted.reason, retry_after=exhausted.retry_after_s)
 
     def settle(

@@ -148,7 +148,7 @@ class Gateway:
         request: ChatRequest | CompletionRequest,
         prompt: object,
     ) -> Answer:
-        self.accounting.admit(caller)
+        self.accounting.admit(caller, backend.model.id)
         chunks = guarded(
             results,
             output=self.guard.output_filter(caller),
