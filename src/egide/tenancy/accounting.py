@@ -54,11 +54,7 @@ class Accounting:
                 f"{org_path_text(path)}, only below it; ask a platform-admin",
             )
         if subject.startswith("key:") and Role.PLATFORM_ADMIN not in p.roles:
-            record = self.repos.keys.get(subject.removeprefix("key:"))
-            roles = {record.role}
-            if record.user_id is not None:
-                roles |= set(self.repos.users.get(record.user_id).roles)
-            high = sorted(roles & {Role.PLATFORM_ADMIN.value, Role.AUDITOR.value})
+            high = self.scope.protected_roles(self.repos.keys.get(subject.removeprefix("key:")))
             if high:
                 raise self.guard.refuse(
                     caller,

@@ -285,10 +285,7 @@ class Administration:
         """Keys of platform-admins and auditors are managed by platform-admins only."""
         if Role.PLATFORM_ADMIN in caller.principal.roles:
             return
-        roles = {record.role}
-        if record.user_id is not None:
-            roles |= set(self.repos.users.get(record.user_id).roles)
-        high = sorted(roles & {Role.PLATFORM_ADMIN.value, Role.AUDITOR.value})
+        high = self.scope.protected_roles(record)
         if high:
             raise self.guard.refuse(
                 caller,

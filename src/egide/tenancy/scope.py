@@ -65,3 +65,10 @@ class Scope:
 
     def orgs_under(self, path: tuple[str, ...]) -> list[Org]:
         return self.repos.orgs.all() if not path else self.repos.orgs.subtree(path[-1])
+
+    def protected_roles(self, key: KeyRecord) -> list[str]:
+        """Roles of a key's holder that only a platform-admin may manage keys for."""
+        roles = {key.role}
+        if key.user_id is not None:
+            roles |= set(self.repos.users.get(key.user_id).roles)
+        return sorted(roles & {"platform-admin", "auditor"})
