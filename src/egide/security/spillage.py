@@ -31,6 +31,7 @@ can be logged without leaking what was refused. Compartments are counted, not na
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -173,27 +174,34 @@ def _describe(label: Label) -> str:
 
 def check_input(text: str, working_label: Label) -> list[Finding]:
     """Markings in ``text`` that the working label does not dominate (would be spilled)."""
-    findings = []
-    for m in scan(text, working_label.scheme):
-        gap = label_gap(working_label, m.label)
-        if gap is not None:
-            reason = (
-                f"marking at {_where(m)} is {_describe(m.label)}, above the working label "
-                f"{working_label.level.code}: {gap[1]}"
-            )
-            findings.append(Finding(m.label, m.start, m.end, m.line, m.column, reason))
-    return findings
+    return _findings(
+        text,
+        working_label.scheme,
+        lambda label: label_gap(working_label, label),
+        f"above the working label {working_label.level.code}",
+    )
 
 
 def check_output(text: str, clearance: Clearance) -> list[Finding]:
     """Markings in ``text`` that ``clearance`` does not dominate (to withhold from the reader)."""
+    return _findings(
+        text,
+        clearance.level.scheme,
+        lambda label: clearance_gap(clearance, label),
+        "not readable with the caller's clearance",
+    )
+
+
+def _findings(
+    text: str,
+    scheme: LevelScheme,
+    gap_of: Callable[[Label], tuple[str, str] | None],
+    why: str,
+) -> list[Finding]:
     findings = []
-    for m in scan(text, clearance.level.scheme):
-        gap = clearance_gap(clearance, m.label)
+    for m in scan(text, scheme):
+        gap = gap_of(m.label)
         if gap is not None:
-            reason = (
-                f"marking at {_where(m)} is {_describe(m.label)}, not readable with the "
-                f"caller's clearance: {gap[1]}"
-            )
+            reason = f"marking at {_where(m)} is {_describe(m.label)}, {why}: {gap[1]}"
             findings.append(Finding(m.label, m.start, m.end, m.line, m.column, reason))
     return findings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from egide.store.db import Database
 
@@ -48,8 +49,7 @@ class ArtefactRepository:
             )
 
 
-def _record(row: object) -> ArtefactRecord:
-    r = dict(row)  # type: ignore[call-overload]
+def _record(r: Any) -> ArtefactRecord:
     return ArtefactRecord(
         id=r["id"],
         path=Path(r["path"]),

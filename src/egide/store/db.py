@@ -60,6 +60,11 @@ class Database(ABC):
         return len(MIGRATIONS)
 
 
+def in_list(values: Sequence[object]) -> str:
+    """The placeholders of an ``IN (...)`` list: "?,?,?" (callers handle an empty list)."""
+    return ",".join("?" * len(values))
+
+
 def _script(migration: Migration, dialect: str) -> str:
     return migration if isinstance(migration, str) else migration[dialect]
 

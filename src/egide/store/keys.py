@@ -12,9 +12,10 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from egide.errors import NotFound
-from egide.store.db import Database
+from egide.store.db import Database, in_list
 
 KEY_PREFIX = "egk_"
 
@@ -114,23 +115,22 @@ class KeyRepository:
     def for_users(self, user_ids: list[str]) -> list[KeyRecord]:
         if not user_ids:
             return []
-        marks = ",".join("?" * len(user_ids))
+        marks = in_list(user_ids)
         rows = self.db.query(
             f"SELECT * FROM api_keys WHERE user_id IN ({marks}) ORDER BY created_at, id", user_ids
         )
         return [_record(r) for r in rows]
 
 
-def _record(row: object) -> KeyRecord:
-    r = row
-    models = r["models"]  # type: ignore[index]
+def _record(r: Any) -> KeyRecord:
+    models = r["models"]
     return KeyRecord(
-        id=r["id"],  # type: ignore[index]
-        prefix=r["prefix"],  # type: ignore[index]
-        role=r["role"],  # type: ignore[index]
-        user_id=r["user_id"],  # type: ignore[index]
-        name=r["name"],  # type: ignore[index]
+        id=r["id"],
+        prefix=r["prefix"],
+        role=r["role"],
+        user_id=r["user_id"],
+        name=r["name"],
         models=frozenset(json.loads(models)) if models else None,
-        expires_at=r["expires_at"],  # type: ignore[index]
-        revoked_at=r["revoked_at"],  # type: ignore[index]
+        expires_at=r["expires_at"],
+        revoked_at=r["revoked_at"],
     )

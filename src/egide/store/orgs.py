@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from egide.errors import InvalidRequest, NotFound
 from egide.store.db import Database
@@ -77,6 +78,5 @@ class OrgRepository:
         return [_org(r) for r in rows]
 
 
-def _org(row: object) -> Org:
-    r = row  # a row readable by name
-    return Org(r["id"], r["parent_id"], r["name"], r["path"])  # type: ignore[index]
+def _org(r: Any) -> Org:
+    return Org(r["id"], r["parent_id"], r["name"], r["path"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from egide.errors import InvalidRequest
-from egide.store.db import Database
+from egide.store.db import Connection, Database, in_list
 
 MINUTE = 60
 DAY = 86_400
@@ -73,7 +73,7 @@ class QuotaRepository:
         """Count one request against every subject, or none if one budget is used up."""
         minute = int(now) // MINUTE * MINUTE
         day = int(now) // DAY * DAY
-        marks = ",".join("?" * len(subjects))
+        marks = in_list(subjects)
         with self.db.transaction() as conn:
             quotas = conn.execute(
                 f"SELECT subject, requests_per_min, tokens_per_min, tokens_per_day FROM quotas "
@@ -101,7 +101,7 @@ class QuotaRepository:
             spend_tokens_in(conn, subjects, now, tokens)
 
 
-def spend_tokens_in(conn: object, subjects: list[str], now: float, tokens: int) -> None:
+def spend_tokens_in(conn: Connection, subjects: list[str], now: float, tokens: int) -> None:
     """Add ``tokens`` to every subject's minute and day counters, inside ``conn``'s
     transaction (so that a writer can batch many requests in one)."""
     minute = int(now) // MINUTE * MINUTE
@@ -109,13 +109,11 @@ def spend_tokens_in(conn: object, subjects: list[str], now: float, tokens: int) 
     for subject in subjects:
         _add(conn, subject, "minute", minute, requests=0, tokens=tokens)
         _add(conn, subject, "day", day, requests=0, tokens=tokens)
-    conn.execute(  # type: ignore[attr-defined]
-        "DELETE FROM quota_counters WHERE window_start < ?", (day - 2 * DAY,)
-    )
+    conn.execute("DELETE FROM quota_counters WHERE window_start < ?", (day - 2 * DAY,))
 
 
-def _counter(conn: object, subject: str, span: str, start: int) -> tuple[int, int]:
-    row = conn.execute(  # type: ignore[attr-defined]
+def _counter(conn: Connection, subject: str, span: str, start: int) -> tuple[int, int]:
+    row = conn.execute(
         "SELECT requests, tokens FROM quota_counters WHERE subject = ? AND span = ? "
         "AND window_start = ?",
         (subject, span, start),
@@ -123,8 +121,10 @@ def _counter(conn: object, subject: str, span: str, start: int) -> tuple[int, in
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-def _add(conn: object, subject: str, span: str, start: int, *, requests: int, tokens: int) -> None:
-    conn.execute(  # type: ignore[attr-defined]
+def _add(
+    conn: Connection, subject: str, span: str, start: int, *, requests: int, tokens: int
+) -> None:
+    conn.execute(
         "INSERT INTO quota_counters (subject, span, window_start, requests, tokens) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (subject, span, window_start) DO UPDATE SET "
         "requests = quota_counters.requests + excluded.requests, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from egide.store.db import Database
+from egide.store.db import Connection, Database, in_list
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class UsageRepository:
         where: list[str] = []
         params: list[object] = []
         if org_ids is not None:
-            where.append(f"org_id IN ({','.join('?' * len(org_ids))})" if org_ids else "1 = 0")
+            where.append(f"org_id IN ({in_list(org_ids)})" if org_ids else "1 = 0")
             params += org_ids
         for column, value in (("user_id", user_id), ("model", model)):
             if value is not None:
@@ -68,9 +68,9 @@ class UsageRepository:
         return [{n: (int(r[n]) if n in names[-3:] else r[n]) for n in names} for r in rows]
 
 
-def record_in(conn: object, row: UsageRow) -> None:
+def record_in(conn: Connection, row: UsageRow) -> None:
     """Add ``row`` to the totals inside ``conn``'s transaction."""
-    conn.execute(  # type: ignore[attr-defined]
+    conn.execute(
         "INSERT INTO usage (day, org_id, user_id, key_id, model, requests, "
         "prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (day, org_id, user_id, key_id, model) DO UPDATE SET "

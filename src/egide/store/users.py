@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from egide.errors import InvalidRequest, NotFound
-from egide.store.db import Database
+from egide.store.db import Database, in_list
 
 ROLES = ("platform-admin", "org-admin", "user", "auditor")
 
@@ -83,22 +84,21 @@ class UserRepository:
     def in_orgs(self, org_ids: list[str]) -> list[UserRecord]:
         if not org_ids:
             return []
-        marks = ",".join("?" * len(org_ids))
+        marks = in_list(org_ids)
         rows = self.db.query(
             f"SELECT * FROM users WHERE org_id IN ({marks}) ORDER BY username", org_ids
         )
         return [_user(r) for r in rows]
 
 
-def _user(r: object) -> UserRecord:
-    row = r
+def _user(row: Any) -> UserRecord:
     return UserRecord(
-        id=row["id"],  # type: ignore[index]
-        username=row["username"],  # type: ignore[index]
-        org_id=row["org_id"],  # type: ignore[index]
-        nationality=row["nationality"],  # type: ignore[index]
-        clearance=row["clearance"],  # type: ignore[index]
-        roles=tuple(row["roles"].split(",")),  # type: ignore[index]
-        admin_scope=row["admin_scope"],  # type: ignore[index]
-        disabled=row["disabled_at"] is not None,  # type: ignore[index]
+        id=row["id"],
+        username=row["username"],
+        org_id=row["org_id"],
+        nationality=row["nationality"],
+        clearance=row["clearance"],
+        roles=tuple(row["roles"].split(",")),
+        admin_scope=row["admin_scope"],
+        disabled=row["disabled_at"] is not None,
     )
