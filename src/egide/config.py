@@ -156,6 +156,28 @@ class Settings(_Strict):
         default=5.0, gt=0, description="Seconds between upstream health checks"
     )
     log_level: str = Field(default="info", description="debug | info | warning | error")
+    embedding_model: str | None = Field(
+        default=None,
+        description="Model that embeds knowledge-base chunks and queries (default: the first "
+        "model with the embeddings capability)",
+    )
+    rag_chunk_tokens: int = Field(
+        default=220, ge=32, le=480, description="Token budget of one knowledge-base chunk"
+    )
+    rag_max_document_bytes: int = Field(
+        default=50 * 1024 * 1024, gt=0, description="Largest document accepted for upload"
+    )
+    rag_max_pages: int = Field(default=2000, gt=0, description="Most pages of an uploaded document")
+    rag_top_k: int = Field(
+        default=5, ge=1, le=50, description="Chunks a grounded chat answer is built from"
+    )
+    rag_min_similarity: float = Field(
+        default=0.80,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity below which no chunk counts as relevant: a grounded "
+        "answer then says that nothing was found instead of calling the model",
+    )
 
     def all_models(self) -> tuple[ModelConfig, ...]:
         """Declared models, with the embedded defaults first unless disabled or overridden."""

@@ -93,3 +93,27 @@ class MarkingError(InvalidRequest):
 
 class PolicyError(EgideError):
     """A security value is inconsistent (e.g. labels from two different level schemes)."""
+
+
+class DocumentError(InvalidRequest):
+    """An uploaded document cannot be ingested; the message says why and what to do."""
+
+
+class UnsupportedDocument(DocumentError):
+    """The file's format is not one Égide parses (PDF, DOCX, HTML, Markdown, text)."""
+
+
+class MalformedDocument(DocumentError):
+    """The file claims a supported format but cannot be read."""
+
+
+class EncryptedDocument(DocumentError):
+    """The file is password-protected; it must be uploaded decrypted."""
+
+
+class DocumentTooLarge(DocumentError):
+    """The file (bytes, pages or extracted text) is above the configured limits."""
+
+
+class Conflict(EgideError):
+    """The request clashes with the current state (e.g. a name already taken)."""

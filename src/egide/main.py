@@ -10,7 +10,7 @@ from egide import __version__, offline
 
 def build_parser() -> argparse.ArgumentParser:
     from egide.api import serve
-    from egide.cli import admin, audit, commands
+    from egide.cli import admin, audit, commands, knowledge
 
     parser = argparse.ArgumentParser(
         prog="egide",
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parsers(sub)
     audit.add_parsers(sub)
     admin.add_parsers(sub)
+    knowledge.add_parsers(sub)
     return parser
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from egide.errors import InvalidRequest, MalformedJSON, PayloadTooLarge
@@ -43,3 +45,43 @@ def _too_large(size: int, limit: int) -> PayloadTooLarge:
         f"the request body is {size} bytes, over the limit of {limit} bytes; send less "
         "(or raise max_body_bytes in egide.toml)"
     )
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    filename: str
+    data: bytes
+    content_type: str | None
+    fields: dict[str, str]
+
+
+async def read_upload(request: Request, limit: int) -> UploadedFile:
+    """A ``multipart/form-data`` body with one ``file`` part (and text fields), refused
+    before it is read when its declared size is over ``limit``."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidRequest(
+            "send the document as multipart/form-data with a 'file' part "
+            "(curl -F file=@report.pdf)",
+            param="file",
+        )
+    declared = request.headers.get("content-length")
+    if declared is None or not declared.isdigit():
+        raise InvalidRequest(
+            "an upload needs a Content-Length header (chunked uploads are not accepted)"
+        )
+    if int(declared) > limit + 65536:
+        raise PayloadTooLarge(
+            f"the upload is {declared} bytes, over the limit of {limit} bytes per document; "
+            "split the document (or raise rag_max_document_bytes in egide.toml)"
+        )
+    try:
+        form = await request.form(max_files=1, max_fields=16)
+    except HTTPException as exc:
+        raise InvalidRequest(f"the multipart body cannot be read: {exc.detail}") from None
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise InvalidRequest("the multipart body has no 'file' part", param="file")
+    data = await upload.read()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    await form.close()
+    return UploadedFile(upload.filename or "", data, upload.content_type, fields)

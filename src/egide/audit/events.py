@@ -135,6 +135,48 @@ class SpillageWithheld(Event):
     position: int
 
 
+KnowledgeKind = Literal[
+    "library-created",
+    "library-updated",
+    "library-deleted",
+    "document-added",
+    "document-indexed",
+    "document-failed",
+    "document-deleted",
+    "document-relabelled",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class KnowledgeChange(Event):
+    """A library or one of its documents was created, changed, indexed or deleted. Names and
+    labels only: a document's content never enters the chain (``sha256`` identifies it)."""
+
+    name: ClassVar[str] = "knowledge-change"
+    kind: KnowledgeKind
+    library: str
+    document: str = ""
+    label: str = ""
+    sha256: str = ""
+    summary: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retrieval(Event):
+    """A search or a grounded answer read chunks: which ones, from which libraries, and the
+    label of what was read. The query is kept as a digest."""
+
+    name: ClassVar[str] = "retrieval"
+    libraries: str
+    query_sha256: str
+    chunks: str
+    label: str
+
+    def __post_init__(self) -> None:
+        if not _SHA256.match(self.query_sha256):
+            raise ValueError("query_sha256 must be a lowercase hex SHA-256 digest of the query")
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     AuthSucceeded,
     AuthFailed,
@@ -143,6 +185,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     AdminChange,
     SpillageRefused,
     SpillageWithheld,
+    KnowledgeChange,
+    Retrieval,
 )
 REGISTRY: dict[str, type[Event]] = {cls.name: cls for cls in EVENT_TYPES}
 

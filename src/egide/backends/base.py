@@ -73,6 +73,11 @@ class Backend(ABC):
             "use an embedding model listed by GET /v1/models"
         )
 
+    def count_tokens(self, text: str, *, input_type: str = "passage") -> int:
+        """Tokens of ``text`` as this model counts them for :meth:`embed` (what chunking
+        budgets against). The default is an estimate; engines with a tokenizer override it."""
+        return max(1, len(text) // 3)
+
     async def start(self, progress: Progress | None = None) -> None:  # noqa: B027
         """Load weights, open pools. Called once before the first request."""
 

@@ -50,6 +50,12 @@ class PackagedEmbedder(Backend):
             param="model",
         )
 
+    def count_tokens(self, text: str, *, input_type: str = "passage") -> int:
+        if self._model is None:
+            return super().count_tokens(text, input_type=input_type)
+        # Tokenising only reads the vocabulary: no need to wait for a running batch.
+        return int(self._model.token_count(text, input_type != "passage"))
+
     async def embed(self, texts: list[str], *, input_type: str = "query") -> Embeddings:
         if self._model is None:
             raise EngineError(f"model {self.model.id!r} is not loaded yet; retry in a moment")

@@ -114,3 +114,22 @@ async def request_json(
     except aiohttp.ClientConnectionError as exc:
         raise ServerUnreachable(str(exc)) from exc
     return _decode(resp.status, raw)
+
+
+async def upload_file(
+    target: Target, path: str, filename: str, data: bytes, fields: dict[str, str]
+) -> Any:
+    """A multipart upload with one ``file`` part; the decoded answer or :class:`ApiError`."""
+    form = aiohttp.FormData()
+    for name, value in fields.items():
+        form.add_field(name, value)
+    form.add_field("file", data, filename=filename, content_type="application/octet-stream")
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session,
+            session.post(target.url + path, data=form, headers=_headers(target)) as resp,
+        ):
+            raw = await resp.read()
+    except aiohttp.ClientConnectionError as exc:
+        raise ServerUnreachable(str(exc)) from exc
+    return _decode(resp.status, raw)

@@ -15,6 +15,7 @@ from egide.backends import Backend, backend_class
 from egide.config import Settings
 from egide.errors import ConfigError, EgideError
 from egide.gateway.accounting import Accounting
+from egide.gateway.knowledge import build_knowledge
 from egide.gateway.labels import LabelGuard
 from egide.gateway.metrics import Metrics
 from egide.gateway.service import Gateway
@@ -48,8 +49,10 @@ class Runtime:
     async def start(self, progress: Progress | None = None) -> None:
         for backend in self.gateway.backends.values():
             await backend.start(progress)
+        await self.gateway.knowledge.start()
 
     async def close(self) -> None:
+        await self.gateway.knowledge.close()
         for backend in self.gateway.backends.values():
             await backend.close()
         self.gateway.accounting.close()  # writes what is still queued
@@ -87,6 +90,7 @@ def build_runtime(settings: Settings, progress: Progress | None = None) -> Runti
         Metrics(),
         LabelGuard(scheme, ceiling, audit),
         Accounting(QuotaRepository(db), UsageRepository(db), audit),
+        build_knowledge(settings, db, scheme, ceiling, audit, backends),
     )
     return Runtime(settings, db, gateway, auth, new_key, scheme, ceiling, audit)
 

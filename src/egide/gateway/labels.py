@@ -21,7 +21,8 @@ from egide.protocol.requests import ChatRequest
 from egide.security.actions import Action
 from egide.security.labels import Clearance, Label, bottom
 from egide.security.levels import LevelScheme, normalize
-from egide.security.markings import parse_marking, render_portion
+from egide.security.markings import parse_marking
+from egide.security.markings import render_compact as render
 from egide.security.policy import Resource, decide
 from egide.security.spillage import check_input, check_output
 from egide.tenancy import Caller
@@ -60,11 +61,6 @@ def _marking_like(token: str, vocabulary: frozenset[str]) -> bool:
         return True
     letters = [c for c in token if c.isalpha()]
     return bool(letters) and all(c.isupper() for c in letters)
-
-
-def render(label: Label) -> str:
-    """The label as it travels in the ``X-Egide-Label`` header: "S//ALPHA", "DR"."""
-    return render_portion(label).strip("()")
 
 
 @dataclass(frozen=True)

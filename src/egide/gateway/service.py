@@ -13,12 +13,15 @@ from typing import Any
 import numpy as np
 
 from egide.backends.base import Backend
+from egide.backends.shapes import chat_chunk, chat_completion, new_id
 from egide.errors import EgideError, InvalidRequest, ModelNotFound, Unsupported
 from egide.gateway.accounting import Accounting, sha256_of
 from egide.gateway.answers import guarded
 from egide.gateway.labels import Cleared, LabelGuard
 from egide.gateway.metrics import Metrics
 from egide.protocol.requests import ChatRequest, CompletionRequest, EmbeddingRequest
+from egide.rag.grounding import NOTHING_FOUND, Grounding
+from egide.rag.service import Knowledge
 from egide.security.actions import Action
 from egide.tenancy import Caller
 from egide.types import Capability
@@ -41,7 +44,9 @@ class Gateway:
         metrics: Metrics,
         guard: LabelGuard,
         accounting: Accounting,
+        knowledge: Knowledge,
     ) -> None:
+        self.knowledge = knowledge
         self.backends = backends
         self.metrics = metrics
         self.guard = guard
@@ -111,10 +116,38 @@ class Gateway:
             self._require(backend, Capability.STREAMING, "stream")
         cleared = self.guard.clear(caller, Action.CHAT, backend.model, marking)
         self.guard.check_prompt(caller, request, cleared)
+        if request.library_ids:
+            return await self._grounded(caller, cleared, backend, request)
         prompt = [m.model_dump(exclude_none=True) for m in request.messages]
         return await self._answer(
             caller, cleared, backend, "chat", backend.chat(request), request, prompt
         )
+
+    async def _grounded(
+        self, caller: Caller, cleared: Cleared, backend: Backend, request: ChatRequest
+    ) -> Answer:
+        """Retrieval on the server: the prompt gets the authorised sources; the answer's
+        label is the join of the request's, the model's and every source's."""
+        question = next((m.text() for m in reversed(request.messages) if m.role == "user"), "")
+        if not question.strip():
+            raise InvalidRequest(
+                "a chat grounded on a document library needs a user message to search for",
+                param="messages",
+            )
+        grounding = await self.knowledge.ground(caller, tuple(request.library_ids), question)
+        if grounding is None:
+            results = _fixed_answer(backend.model.id, NOTHING_FOUND, request.stream)
+            answer = await self._answer(
+                caller, cleared, backend, "chat", results, request, request.messages[-1].text()
+            )
+            return Answer(answer.label, _cite(answer.body, []))
+        cleared = Cleared(cleared.working, cleared.answer.join(grounding.label))
+        grounded = _with_sources(request, grounding)
+        prompt = [m.model_dump(exclude_none=True) for m in grounded.messages]
+        answer = await self._answer(
+            caller, cleared, backend, "chat", backend.chat(grounded), grounded, prompt
+        )
+        return Answer(answer.label, _cite(answer.body, grounding.citations))
 
     async def complete(
         self, caller: Caller, request: CompletionRequest, marking: str | None = None
@@ -280,6 +313,42 @@ class Gateway:
             }
         ok = all(m["ok"] for m in models.values())
         return {"status": "ok" if ok else "degraded", "models": models}
+
+
+def _with_sources(request: ChatRequest, grounding: Grounding) -> ChatRequest:
+    system = {"role": "system", "content": grounding.system}
+    messages = [system, *(m.model_dump(exclude_none=True) for m in request.messages)]
+    return ChatRequest.model_validate(
+        {**request.model_dump(exclude_none=True), "messages": messages, "library_ids": []}
+    )
+
+
+def _cite(body: JSON | AsyncIterator[JSON], citations: list[JSON]) -> JSON | AsyncIterator[JSON]:
+    """Citations travel with the answer: in the body, or in the first streamed chunk."""
+    if isinstance(body, dict):
+        body["citations"] = citations
+        return body
+
+    async def stream() -> AsyncIterator[JSON]:
+        first = True
+        async for chunk in body:
+            if first:
+                chunk["citations"] = citations
+                first = False
+            yield chunk
+
+    return stream()
+
+
+async def _fixed_answer(model: str, text: str, stream: bool) -> AsyncIterator[JSON]:
+    """An answer written by Égide itself, in the model's response shape."""
+    if not stream:
+        message = {"role": "assistant", "content": text}
+        yield chat_completion(model, message, "stop", 0, 0)
+        return
+    cid = new_id("chatcmpl")
+    yield chat_chunk(cid, model, {"role": "assistant", "content": text})
+    yield chat_chunk(cid, model, {}, "stop")
 
 
 def _encode(vector: list[float], encoding_format: str) -> list[float] | str:

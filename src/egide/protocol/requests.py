@@ -174,6 +174,28 @@ class ChatRequest(_Sampling):
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
+    library_ids: list[str] = Field(default_factory=list)
+    """Libraries to ground the answer on: Mistral's ``document_library`` tools end up here,
+    so that backends only ever see function tools."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _library_tools(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("tools"), list):
+            return data
+        tools, libraries = [], list(data.get("library_ids") or [])
+        for tool in data["tools"]:
+            if isinstance(tool, dict) and tool.get("type") == "document_library":
+                ids = tool.get("library_ids")
+                if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+                    raise ValueError(
+                        "a document_library tool needs 'library_ids': a non-empty list of "
+                        "library ids (GET /v1/libraries lists them)"
+                    )
+                libraries.extend(i for i in ids if i not in libraries)
+            else:
+                tools.append(tool)
+        return {**data, "tools": tools or None, "library_ids": libraries}
 
     @model_validator(mode="after")
     def _tool_choice_needs_tools(self) -> ChatRequest:

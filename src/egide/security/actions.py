@@ -34,6 +34,10 @@ class Action(StrEnum):
     AUDIT_READ = "audit-read"
     AUDIT_EXPORT = "audit-export"
     CONFIG_READ = "config-read"
+    LIBRARY_CREATE = "library-create"
+    LIBRARY_READ = "library-read"
+    LIBRARY_WRITE = "library-write"
+    LIBRARY_MANAGE = "library-manage"
 
 
 DESCRIPTIONS: dict[Action, str] = {
@@ -59,13 +63,25 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.AUDIT_READ: "Read audit records.",
     Action.AUDIT_EXPORT: "Export audit records and checkpoints for offline verification.",
     Action.CONFIG_READ: "Read the running configuration (secrets redacted).",
+    Action.LIBRARY_CREATE: "Create a knowledge library owned by an organisation, with a ceiling.",
+    Action.LIBRARY_READ: (
+        "Read a library: list its documents, search it, ground a chat answer on it "
+        "(each chunk is still filtered by the caller's clearance)."
+    ),
+    Action.LIBRARY_WRITE: "Upload, relabel or delete documents of a library.",
+    Action.LIBRARY_MANAGE: "Change a library's settings or delete it with everything in it.",
 }
 
 INFERENCE_ACTIONS = frozenset(
     {Action.CHAT, Action.COMPLETE, Action.EMBED, Action.LIST_MODELS, Action.USE_MODEL}
 )
 MODEL_SCOPED_ACTIONS = frozenset({Action.CHAT, Action.COMPLETE, Action.EMBED, Action.USE_MODEL})
-ADMIN_ACTIONS = frozenset(a for a in Action if a not in INFERENCE_ACTIONS)
+KNOWLEDGE_ACTIONS = frozenset(
+    {Action.LIBRARY_CREATE, Action.LIBRARY_READ, Action.LIBRARY_WRITE, Action.LIBRARY_MANAGE}
+)
+# Reading and writing a library are granted inside the subtree it is shared with.
+SHARED_ACTIONS = frozenset({Action.LIBRARY_READ, Action.LIBRARY_WRITE})
+ADMIN_ACTIONS = frozenset(a for a in Action if a not in INFERENCE_ACTIONS | KNOWLEDGE_ACTIONS)
 TENANCY_ACTIONS = frozenset(
     {
         Action.ORG_CREATE,
@@ -113,6 +129,12 @@ def actions_reference() -> str:
         "|---|---|---|",
     ]
     for action in Action:
-        kind = "inference" if action in INFERENCE_ACTIONS else "admin"
+        kind = (
+            "inference"
+            if action in INFERENCE_ACTIONS
+            else "knowledge"
+            if action in KNOWLEDGE_ACTIONS
+            else "admin"
+        )
         lines.append(f"| `{action.value}` | {kind} | {DESCRIPTIONS[action]} |")
     return "\n".join(lines) + "\n"

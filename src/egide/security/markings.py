@@ -196,3 +196,9 @@ def render_portion(label: Label) -> str:
     elif rel is not None:
         parts.append("REL " + _codes(rel, "/", "NONE"))
     return "(" + "//".join(parts) + ")"
+
+
+def render_compact(label: Label) -> str:
+    """The portion marking without parentheses, as labels travel in headers and are stored:
+    ``S//SF``, ``DR``. ``parse_marking`` reads it back to the same label."""
+    return render_portion(label)[1:-1]

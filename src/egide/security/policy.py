@@ -14,6 +14,11 @@ and the ``rule`` that decided it, both meant for the audit record. Checks, in or
    ``platform-admin`` — not by ``auditor`` alone (separation of duties) — on resources of the
    caller's organisation or an ancestor (``resource.org_path`` a prefix of ``org_path``;
    ``()`` is platform-wide). With several roles, any granting role suffices.
+   Knowledge actions are granted by the same three roles. ``library-read`` and
+   ``library-write`` follow the inference rule, ``resource.org_path`` being the subtree the
+   library is shared with (readers or writers). ``library-create`` and ``library-manage``
+   are for the platform-admin anywhere, an org-admin inside their scope, and a user in their
+   own organisation (create) or on a library they created (manage).
 2. **Key scope.** A key limited to models (``key_models``) may chat/complete/embed/use-model
    only with a named model in that set.
 3. **Ceiling.** A labelled resource must be within the instance ceiling: its level at most
@@ -33,7 +38,9 @@ from egide.errors import PolicyError
 from egide.security.actions import (
     AUDITOR_ACTIONS,
     INFERENCE_ACTIONS,
+    KNOWLEDGE_ACTIONS,
     MODEL_SCOPED_ACTIONS,
+    SHARED_ACTIONS,
     TENANCY_ACTIONS,
     Action,
 )
@@ -89,7 +96,9 @@ def _path(path: tuple[str, ...]) -> str:
 
 def _role_check(p: Principal, action: Action, r: Resource) -> tuple[bool, str, str]:
     """(allowed, rule, reason) for the role part of the decision."""
-    if action in INFERENCE_ACTIONS:
+    if action in KNOWLEDGE_ACTIONS - SHARED_ACTIONS:
+        return _owner_check(p, action, r)
+    if action in INFERENCE_ACTIONS | SHARED_ACTIONS:
         granting = p.roles & {Role.USER, Role.ORG_ADMIN, Role.PLATFORM_ADMIN}
         if not granting:
             roles = ", ".join(sorted(p.roles)) or "no role"
@@ -152,6 +161,40 @@ def _role_check(p: Principal, action: Action, r: Resource) -> tuple[bool, str, s
     return False, rule, f"{rule}: " + "; ".join(text for _, text in denials)
 
 
+def _owner_check(p: Principal, action: Action, r: Resource) -> tuple[bool, str, str]:
+    """Creating and managing a library: who answers for the organisation that owns it."""
+    if Role.PLATFORM_ADMIN in p.roles:
+        return True, "role", f"role: platform-admin may {action} anywhere"
+    scope = p.admin_scope
+    if Role.ORG_ADMIN in p.roles and scope is not None and r.org_path[: len(scope)] == scope:
+        return (
+            True,
+            "role",
+            f"role: org-admin of {_path(scope)} may {action} on {_path(r.org_path)}",
+        )
+    if Role.USER in p.roles or Role.ORG_ADMIN in p.roles:
+        if action is Action.LIBRARY_CREATE and r.org_path == p.org_path and r.org_path:
+            return True, "role", "role: a user may create a library in their own organisation"
+        if action is Action.LIBRARY_MANAGE and r.owner is not None and r.owner == p.user_id:
+            return True, "role", "role: the creator of a library may manage it"
+        what = (
+            "only in their own organisation"
+            if action is Action.LIBRARY_CREATE
+            else "only on a library they created"
+        )
+        return (
+            False,
+            "scope",
+            (f"scope: the caller may {action} {what}; the library belongs to {_path(r.org_path)}"),
+        )
+    roles = ", ".join(sorted(p.roles)) or "no role"
+    return (
+        False,
+        "role",
+        f"role: {action} needs the role user, org-admin or platform-admin; the caller has {roles}",
+    )
+
+
 def _key_check(p: Principal, action: Action, r: Resource) -> str | None:
     if action not in MODEL_SCOPED_ACTIONS or p.key_models is None:
         return None
@@ -179,7 +222,7 @@ def decide(principal: Principal, action: Action, resource: Resource, *, ceiling:
     if label is None:
         return done(True, rule, reason)
     try:
-        over = _over_ceiling(ceiling, label)
+        over = over_ceiling(ceiling, label)
         gap = clearance_gap(principal.clearance, label)
     except PolicyError as exc:
         return done(False, "scheme", f"scheme: {exc.message}")
@@ -195,7 +238,9 @@ def decide(principal: Principal, action: Action, resource: Resource, *, ceiling:
     return done(True, rule, f"{reason}; the clearance dominates the {label.level.code} label")
 
 
-def _over_ceiling(ceiling: Label, label: Label) -> tuple[str, str] | None:
-    """The ceiling's check: level, and compartments when the ceiling lists some."""
+def over_ceiling(ceiling: Label, label: Label) -> tuple[str, str] | None:
+    """Why ``label`` is above ``ceiling`` (an instance's or a library's), or None: the
+    level, and the compartments when the ceiling lists some. Releasability is not an
+    accreditation matter: a Spécial France document fits any ceiling of its level."""
     within = Label(ceiling.level, ceiling.compartments or label.compartments, None)
     return label_gap(within, Label(label.level, label.compartments, None))

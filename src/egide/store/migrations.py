@@ -102,3 +102,71 @@ _V3_TENANCY = """
     )
 """
 MIGRATIONS.append({dialect: _V3_TENANCY.format(now=now) for dialect, now in _NOW.items()})
+
+_V4_KNOWLEDGE = """
+    CREATE TABLE libraries (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT,
+        owner_org TEXT REFERENCES orgs(id),
+        created_by TEXT NOT NULL,
+        ceiling TEXT NOT NULL,
+        read_org TEXT REFERENCES orgs(id),
+        read_compartments TEXT NOT NULL,
+        write_org TEXT REFERENCES orgs(id),
+        write_compartments TEXT NOT NULL,
+        chunk_size INTEGER,
+        created_at TEXT NOT NULL DEFAULT {now},
+        updated_at TEXT NOT NULL DEFAULT {now}
+    );
+    CREATE TABLE documents (
+        id TEXT PRIMARY KEY,
+        library_id TEXT NOT NULL REFERENCES libraries(id),
+        name TEXT NOT NULL,
+        mime_type TEXT NOT NULL,
+        extension TEXT,
+        size BIGINT NOT NULL,
+        sha256 TEXT NOT NULL,
+        label TEXT NOT NULL,
+        pages INTEGER,
+        uploaded_by TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        chunks_total INTEGER NOT NULL,
+        chunks_done INTEGER NOT NULL,
+        tokens BIGINT NOT NULL,
+        lease_until BIGINT NOT NULL,
+        attributes TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT {now},
+        processed_at TEXT
+    );
+    CREATE INDEX documents_library ON documents (library_id, created_at);
+    CREATE TABLE chunks (
+        id {serial} PRIMARY KEY,
+        document_id TEXT NOT NULL REFERENCES documents(id),
+        library_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        label TEXT NOT NULL,
+        page INTEGER,
+        headings TEXT NOT NULL,
+        text TEXT NOT NULL,
+        tokens INTEGER NOT NULL,
+        vector {blob}
+    );
+    CREATE INDEX chunks_document ON chunks (document_id, position);
+    CREATE TABLE knowledge_changes (
+        seq {serial} PRIMARY KEY,
+        library_id TEXT NOT NULL,
+        document_id TEXT,
+        kind TEXT NOT NULL
+    )
+"""
+MIGRATIONS.append(
+    {
+        dialect: _V4_KNOWLEDGE.format(now=now, serial=serial, blob=blob)
+        for dialect, now, serial, blob in (
+            ("sqlite", _NOW["sqlite"], "INTEGER", "BLOB"),
+            ("postgres", _NOW["postgres"], "BIGSERIAL", "BYTEA"),
+        )
+    }
+)

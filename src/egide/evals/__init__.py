@@ -1,0 +1,1 @@
+"""Evaluation sets and suites; they call the gateway like any tenant."""

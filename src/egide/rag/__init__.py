@@ -1,0 +1,1 @@
+"""Knowledge bases: parsing, chunking, hybrid retrieval under clearance."""
