@@ -168,6 +168,12 @@ class Settings(_Strict):
         default=50 * 1024 * 1024, gt=0, description="Largest document accepted for upload"
     )
     rag_max_pages: int = Field(default=2000, gt=0, description="Most pages of an uploaded document")
+    rag_ingest_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a document's ingestion may go without progress before another "
+        "worker (or this one after a restart) takes it over",
+    )
     rag_top_k: int = Field(
         default=5, ge=1, le=50, description="Chunks a grounded chat answer is built from"
     )

@@ -9,7 +9,11 @@ import httpx
 import pytest
 from mistralai.client import Mistral
 
-pytestmark = pytest.mark.model
+pytestmark = [
+    pytest.mark.model,
+    # The SDK's own request models read fields it marks deprecated (e.g. ``page``).
+    pytest.mark.filterwarnings(r"ignore:warning. \*\* DEPRECATED \*\*:DeprecationWarning"),
+]
 
 NOTE = """# Note de service — parc de véhicules
 

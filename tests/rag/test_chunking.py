@@ -192,7 +192,7 @@ _HEADINGS = st.lists(st.text(alphabet="ABCé 12.", min_size=1, max_size=30), max
 _SECTION = st.builds(Section, _TEXT, st.one_of(st.none(), st.integers(1, 4)), _HEADINGS)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     sections=st.lists(_SECTION, max_size=6),
     counter=st.sampled_from(sorted(COUNTERS)),
@@ -226,7 +226,7 @@ def test_property_bounds_and_completeness(
         position += size
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(sections=st.lists(_SECTION, min_size=1, max_size=4), max_tokens=st.integers(100, 300))
 def test_property_every_word_is_kept_in_order(sections: Sequence[Section], max_tokens: int) -> None:
     chunks = chunk_document(document(*sections), words, max_tokens=max_tokens, min_tokens=20)

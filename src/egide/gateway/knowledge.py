@@ -74,9 +74,21 @@ def build_knowledge(
     limits = Limits(max_bytes=settings.rag_max_document_bytes, max_pages=settings.rag_max_pages)
     wake: list[IngestWorker] = []
     documents = DocumentService(
-        docs, access, count_tokens, limits, settings.rag_chunk_tokens, lambda d: wake[0].wake(d)
+        docs,
+        access,
+        count_tokens,
+        limits,
+        settings.rag_chunk_tokens,
+        lambda d: wake[0].wake(d),
+        lease_s=settings.rag_ingest_lease_s,
     )
-    worker = IngestWorker(docs, documents, embed_passages, lambda _d: retriever.sync())
+    worker = IngestWorker(
+        docs,
+        documents,
+        embed_passages,
+        lambda _d: retriever.sync(),
+        poll_s=min(10.0, settings.rag_ingest_lease_s),
+    )
     wake.append(worker)
     return Knowledge(
         LibraryService(LibraryRepository(db), docs, access),

@@ -30,7 +30,6 @@ from egide.store.libraries import new_id
 from egide.tenancy import Caller
 
 CountTokens = Callable[[str], int]
-LEASE_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,9 @@ class DocumentService:
         limits: Limits,
         max_tokens: int,
         wake: Callable[[str], None],
+        lease_s: float = 30.0,
     ) -> None:
+        self.lease_s = lease_s
         self.docs = docs
         self.access = access
         self.count_tokens = count_tokens
@@ -94,7 +95,7 @@ class DocumentService:
             processed_at=None,
         )
         rows = [NewChunk(c.index, c.page, c.headings, c.text, c.tokens) for c in chunks]
-        self.docs.add(record, rows, LEASE_S)
+        self.docs.add(record, rows, self.lease_s)
         self.changed(caller, "document-added", record, f"{len(rows)} chunk(s) to index")
         self.wake(record.id)
         return record

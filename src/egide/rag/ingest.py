@@ -20,7 +20,7 @@ from egide.audit.events import utc_now
 from egide.backends.base import Embeddings
 from egide.errors import EgideError
 from egide.rag.chunking import Chunk
-from egide.rag.documents import LEASE_S, DocumentService
+from egide.rag.documents import DocumentService
 from egide.store.documents import ChunkRecord, DocumentRepository
 
 Embed = Callable[[list[str]], Awaitable[Embeddings]]
@@ -56,6 +56,8 @@ class IngestWorker:
         self.on_indexed = on_indexed
         self.batch = batch
         self.poll_s = poll_s
+        self.lease_s = service.lease_s
+        self._current: str | None = None
         self._queue: asyncio.Queue[str] | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -66,11 +68,16 @@ class IngestWorker:
         self._task = asyncio.create_task(self._run(), name="egide-ingest")
 
     async def close(self) -> None:
+        """Stop; the document being worked on is released, so that the next start (of this
+        or any process) resumes it at once instead of waiting for its lease to run out."""
+        current = self._current
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
+        if current is not None:
+            await asyncio.to_thread(self.docs.release, current)
 
     def wake(self, document_id: str) -> None:
         """A document was just stored (by this process, which holds its lease)."""
@@ -82,15 +89,18 @@ class IngestWorker:
         assert self._queue is not None
         while True:
             document_id: str | None = None
-            # asyncio.timeout, not wait_for: no inner task whose cancellation could be lost.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_s):
-                    document_id = await self._queue.get()
+            if self._queue.empty():
+                # Documents left by a stopped or dead worker (lease released or run out),
+                # at start and whenever idle: resume them one by one.
+                document_id = await asyncio.to_thread(self.docs.claim, self.lease_s)
             if document_id is None:
-                # Documents whose worker died (lease ran out): resume them one by one.
-                document_id = await asyncio.to_thread(self.docs.claim, LEASE_S)
+                # asyncio.timeout, not wait_for: no inner task whose cancellation is lost.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_s):
+                        document_id = await self._queue.get()
                 if document_id is None:
                     continue
+            self._current = document_id
             try:
                 await self.process(document_id)
             except asyncio.CancelledError:
@@ -100,6 +110,7 @@ class IngestWorker:
                 await asyncio.to_thread(
                     self.docs.fail, document_id, "internal error while indexing", utc_now()
                 )
+            self._current = None
 
     async def process(self, document_id: str) -> bool:
         """Embed every chunk still without a vector; True once the document is searchable."""
@@ -113,7 +124,7 @@ class IngestWorker:
                 return await self._fail(document_id, f"embedding failed: {exc.message}")
             blobs = [(c.id, to_blob(v)) for c, v in zip(batch, result.vectors, strict=True)]
             stored = await asyncio.to_thread(
-                self.docs.store_vectors, document_id, blobs, result.prompt_tokens, LEASE_S
+                self.docs.store_vectors, document_id, blobs, result.prompt_tokens, self.lease_s
             )
             if not stored:  # deleted (or failed) meanwhile: nothing more to do
                 return False

