@@ -195,3 +195,34 @@ def test_bad_input_gets_the_error_envelope(settings) -> None:
         assert runtime.db.query("SELECT COUNT(*) FROM documents")[0][0] == 0
 
     run(settings, check)
+
+
+def test_search_filters_by_document_and_metadata(settings) -> None:
+    async def check(client, runtime):
+        owner = await principal(client, "ministere", "S")
+        lib = await create_library(client, owner, name="filtres", ceiling="DR")
+        ids = []
+        for name, text in (("a.md", REPORT), ("b.txt", "VBL n° 4521 : fuite d'huile au carter.")):
+            r = await upload(client, owner, lib["id"], name, text, "DR")
+            ids.append(r.json()["id"])
+        await wait_indexed(client, owner, lib["id"], ids)
+        r = await client.patch(
+            f"/v1/libraries/{lib['id']}/documents/{ids[1]}",
+            json={"attributes": {"unit": "12e escadron"}},
+            headers=owner,
+        )
+        assert r.json()["attributes"] == {"unit": "12e escadron"}
+
+        async def names(filters: dict) -> set[str]:
+            body = {"query": "fuite d'huile carter", "mode": "bm25", "filters": filters}
+            r = await client.post("/v1/search", json=body, headers=owner)
+            assert r.status_code == 200, r.text
+            return {hit["document_name"] for hit in r.json()["data"]}
+
+        assert await names({}) == {"a.md", "b.txt"}
+        assert await names({"document_ids": [ids[0]]}) == {"a.md"}
+        assert await names({"mime_types": ["text/plain"]}) == {"b.txt"}
+        assert await names({"attributes": {"unit": "12e escadron"}}) == {"b.txt"}
+        assert await names({"attributes": {"unit": "autre"}}) == set()
+
+    run(settings, check)

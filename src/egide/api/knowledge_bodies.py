@@ -51,6 +51,8 @@ class DocumentPatch(_Body):
 
 class SearchFilters(_Body):
     document_ids: list[str] | None = None
+    mime_types: list[str] | None = None
+    attributes: dict[str, str | int | float | bool | None] | None = None
 
 
 class SearchBody(_Body):
@@ -61,11 +63,13 @@ class SearchBody(_Body):
     filters: SearchFilters | None = None
 
     def search(self) -> SearchQuery:
-        docs = self.filters.document_ids if self.filters else None
+        f = self.filters or SearchFilters()
         return SearchQuery(
             self.query,
             tuple(self.library_ids),
             self.top_k,
             self.mode,
-            tuple(docs) if docs is not None else None,
+            tuple(f.document_ids) if f.document_ids is not None else None,
+            tuple(f.mime_types) if f.mime_types is not None else None,
+            tuple(sorted((f.attributes or {}).items())),
         )

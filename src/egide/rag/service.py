@@ -40,6 +40,8 @@ class SearchQuery:
     top_k: int = 10
     mode: str = "hybrid"
     document_ids: tuple[str, ...] | None = None
+    mime_types: tuple[str, ...] | None = None
+    attributes: tuple[tuple[str, Any], ...] = ()  # each must equal the document's
 
     def check(self) -> None:
         if not self.query.strip():
@@ -177,7 +179,7 @@ class Knowledge:
             text=query.query if query.mode != "vector" else None,
             k=query.top_k,
             mode=query.mode,  # type: ignore[arg-type]
-            documents=query.document_ids,
+            documents=self._documents(libraries, query),
         )
         label = join_all([f.label for f in found]) if found else bottom(self.access.scheme)
         self._record(caller, libraries, query.query, found, label)
@@ -199,6 +201,23 @@ class Knowledge:
             self.retriever.recheck, caller.principal, allowed, [f.hit for f in sources]
         )
         return ground(rechecked, results.documents) if rechecked else None
+
+    def _documents(self, libraries: list[Library], query: SearchQuery) -> tuple[str, ...] | None:
+        """The metadata filters as a set of document ids (None: no filter)."""
+        if query.mime_types is None and not query.attributes:
+            return query.document_ids
+        wanted = set(query.document_ids) if query.document_ids is not None else None
+        found = []
+        for library in libraries:
+            for doc in self.repo.in_library(library.id):
+                if wanted is not None and doc.id not in wanted:
+                    continue
+                if query.mime_types is not None and doc.mime_type not in query.mime_types:
+                    continue
+                if any(doc.attributes.get(k) != v for k, v in query.attributes):
+                    continue
+                found.append(doc.id)
+        return tuple(found)
 
     def _record(
         self,
