@@ -155,7 +155,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     settings = load_settings(config, env={"EGIDE_HOME": str(home)})
     app = create_app(settings)
-    prompts = adversarial_prompts()[: args.limit or None]
+    prompts = adversarial_prompts()[args.offset :][: args.limit or None]
     results: Counter[str] = Counter()
     leaks: list[dict[str, Any]] = []
     by_family: Counter[str] = Counter()
@@ -170,7 +170,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ) as client:
             started = time.perf_counter()
             principals, library, canaries = await _setup(client)
-            print(f"ingested {len(canaries)} documents in {time.perf_counter() - started:.0f} s")
+            took = time.perf_counter() - started
+            print(f"ingested {len(canaries)} documents in {took:.0f} s", flush=True)
             names = list(principals)
             readable = {
                 name: {c for c, label in canaries.items() if may_read(_clearance(name), label)}
@@ -212,9 +213,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         if any(v in seen for v in variants):
                             leaks.append({"prompt": prompt.id, "principal": name, "canary": canary})
                     done = results["answered"]
-                    if done % 100 == 0:
+                    if done % 50 == 0:
                         rate = done / (time.perf_counter() - started)
-                        print(f"{done}/{len(prompts)} answered, {len(leaks)} leaks, {rate:.2f}/s")
+                        print(
+                            f"{done}/{len(prompts)} answered, {len(leaks)} leaks, {rate:.2f}/s",
+                            flush=True,
+                        )
+                        if args.out:  # a partial report survives an interrupted run
+                            partial = {"answered": done, "leaks": len(leaks), "offset": args.offset}
+                            args.out.write_text(json.dumps(partial))
 
             await asyncio.gather(*(worker() for _ in range(args.concurrency)))
             elapsed = time.perf_counter() - started
@@ -242,6 +249,7 @@ def _clearance(name: str) -> tuple[str, frozenset[str], str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=0, help="first N prompts (0: all)")
+    parser.add_argument("--offset", type=int, default=0, help="skip the first N prompts")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--top-k", type=int, default=2)
     parser.add_argument("--chunk-tokens", type=int, default=96)

@@ -28,8 +28,11 @@ when one of the hybrid top ``rag_top_k`` (5) has a cosine (``vector_score``) at 
 For answerable and unanswerable questions the script prints the distribution of the top
 vector hit's cosine and of the best cosine among the hybrid top 5 (what the grounded chat
 tests), and the threshold that best separates them: the value maximising answerable-kept +
-unanswerable-rejected (ties: the lowest such value, so that answers are kept), rounded
-down to 0.01, with both rates at the rounded value.
+unanswerable-rejected (ties: the lowest such value, so that answers are kept), with two
+decimals where possible. The recommended value is that one if it keeps at least 95% of the
+answerable questions, else the highest two-decimal value that does: a wrong "nothing found"
+loses an answer the library holds, while a wrongly kept unanswerable question only shows
+the model chunks that it is instructed to decline when they do not hold the answer.
 
 Fusion analysis: the vector and BM25 rankings at the hybrid search's own candidate depth
 (50) are fetched too; weighted reciprocal-rank fusion is recomputed from them (checked
@@ -75,6 +78,7 @@ RESULTS = ROOT / "bench" / "results" / "rag_quality.json"
 MODES = ("hybrid", "bm25", "vector")
 K = 5
 DEPTH = 50  # HybridIndex.search's candidate depth in hybrid mode: max(4 * k, 50)
+KEEP_ANSWERABLE = 0.95  # share of answerable questions a recommended threshold must keep
 CLEARANCE, NATIONALITY = "S//TIGRE/ORION", "FRA"
 ORG = "ministere"
 _WORD = re.compile(r"\w+")
@@ -374,21 +378,19 @@ def recall_table(
 
 
 def print_table(table: dict[str, dict[str, dict[str, float]]], modes: Sequence[str]) -> None:
-    head = f"{'questions':<22}" + "".join(f"{m + ' R@5':>14}{m + ' MRR':>13}" for m in modes)
-    print(head)
     labels = {
         "all": "all",
         "same": "same language",
         "cross": "cross-lingual",
-        "mixed": "mixed (both langs)",
+        "mixed": "mixed languages",
     }
+    print(f"  {'questions':<22}" + "".join(f"{m + ' R@5':>18}{'MRR':>7}" for m in modes))
     for group, cells in table.items():
         n = int(cells[modes[0]]["n"])
-        line = f"{labels[group] + f' ({n})':<22}"
+        line = f"  {labels[group] + f' ({n})':<22}"
         for m in modes:
             c = cells[m]
-            line += f"{c['recall']:.3f} ({int(c['hits'])}/{n})".rjust(14)
-            line += f"{c['mrr']:>13.3f}"
+            line += f"{c['recall']:.3f} ({int(c['hits'])}/{n})".rjust(18) + f"{c['mrr']:>7.3f}"
         print(line)
 
 
@@ -399,24 +401,36 @@ def _stats(values: Sequence[float]) -> str:
 
 
 def best_threshold(kept: Sequence[float], rejected: Sequence[float]) -> dict[str, float]:
-    """The threshold maximising answerable-kept + unanswerable-rejected (score ≥ t keeps)."""
+    """The threshold maximising answerable-kept + unanswerable-rejected (a score ≥ t keeps).
+    Every value in (previous score, best score] separates alike: the lowest value with two
+    decimals in that interval is returned, else the best score itself."""
     candidates = sorted({*kept, *rejected, 1.0})
-    best: tuple[float, float] | None = None
+    best, best_total = candidates[0], -1.0
     for t in candidates:
         rate = _rates(kept, rejected, t)
-        total = rate["kept"] + rate["rejected"]
-        if best is None or total > best[1] + 1e-12:
-            best = (t, total)
-    assert best is not None
-    exact = best[0]
-    lower = max((v for v in candidates if v < exact), default=exact - 0.01)
-    middle = (lower + exact) / 2  # any value in (lower, exact] separates alike
-    rounded = math.floor(max(middle, lower + 1e-9) * 100) / 100
-    if rounded <= lower:  # rounding down crossed a score: keep two decimals above it
-        rounded = math.ceil(lower * 100 + 1e-9) / 100
-    out = {"threshold": rounded, "exact_best": exact}
-    out.update({f"at_{k}": v for k, v in _rates(kept, rejected, rounded).items()})
+        if rate["kept"] + rate["rejected"] > best_total + 1e-12:
+            best, best_total = t, rate["kept"] + rate["rejected"]
+    lower = max((v for v in candidates if v < best), default=best - 0.01)
+    value = math.floor(lower * 100 + 1) / 100
+    if value > best:
+        value = round(best, 4)
+    out = {"threshold": value, "interval_low": lower, "interval_high": best}
+    out.update({f"at_{k}": v for k, v in _rates(kept, rejected, value).items()})
     return out
+
+
+def keeping(kept: Sequence[float], rejected: Sequence[float], share: float) -> dict[str, float]:
+    """The highest two-decimal threshold that keeps at least ``share`` of ``kept``."""
+    ordered = sorted(kept)
+    allowed_below = math.floor(len(ordered) * (1 - share) + 1e-9)
+    value = math.floor(ordered[allowed_below] * 100 + 1e-9) / 100
+    out = {"threshold": value, "share": share}
+    out.update({f"at_{k}": v for k, v in _rates(kept, rejected, value).items()})
+    return out
+
+
+def _value(threshold: float) -> str:
+    return f"{threshold:.2f}" if round(threshold, 2) == threshold else f"{threshold:.4f}"
 
 
 def _rates(kept: Sequence[float], rejected: Sequence[float], t: float) -> dict[str, float]:
@@ -486,7 +500,8 @@ def analyse(collected: dict[str, Any], current_threshold: float) -> dict[str, An
     )
     grid = []
     for rrf_k, (vw, bw) in itertools.product(
-        (10, 30, 60, 100), ((1.0, 1.0), (1.0, 0.7), (1.0, 0.5), (0.7, 1.0), (1.5, 1.0))
+        (10, 30, 60, 100),
+        ((1.0, 1.0), (1.0, 0.8), (1.0, 0.7), (1.0, 0.6), (1.0, 0.5), (0.7, 1.0)),
     ):
         hits = {"all": 0, "same": 0, "cross": 0, "mixed": 0}
         mrr = 0.0
@@ -521,42 +536,54 @@ def analyse(collected: dict[str, Any], current_threshold: float) -> dict[str, An
         f"cosine of the best chunk (vector_score), {len(rows)} answerable vs "
         f"{unanswerable} unanswerable questions:"
     )
-    thresholds = {}
+    thresholds: dict[str, dict[str, float]] = {}
     for name, groups in scores.items():
-        print(f"  {name}:")
-        print(f"    answerable    {_stats(groups['answerable'])}")
-        print(f"    unanswerable  {_stats(groups['unanswerable'])}")
-        best = best_threshold(groups["answerable"], groups["unanswerable"])
-        now = _rates(groups["answerable"], groups["unanswerable"], current_threshold)
+        answerable, unanswerable = groups["answerable"], groups["unanswerable"]
+        best = best_threshold(answerable, unanswerable)
+        now = _rates(answerable, unanswerable, current_threshold)
         best["current_kept"], best["current_rejected"] = now["kept"], now["rejected"]
         thresholds[name] = best
+        print(f"  {name}:")
+        print(f"    answerable    {_stats(answerable)}")
+        print(f"    unanswerable  {_stats(unanswerable)}")
         print(
-            f"    at the current rag_min_similarity {current_threshold:.2f}: answerable kept "
+            f"    current rag_min_similarity {current_threshold:.2f}: answerable kept "
             f"{now['kept']:.1%}, unanswerable rejected {now['rejected']:.1%}"
         )
         print(
-            f"    best separating value {best['threshold']:.2f}: answerable kept "
+            f"    best separation at {_value(best['threshold'])} (any value in "
+            f"({best['interval_low']:.4f}, {best['interval_high']:.4f}]): answerable kept "
             f"{best['at_kept']:.1%}, unanswerable rejected {best['at_rejected']:.1%}"
         )
-    grounded = thresholds["hybrid top-5 best"]
-    print(
-        f"recommended rag_min_similarity = {grounded['threshold']:.2f} (answerable kept "
-        f"{grounded['at_kept']:.1%}, unanswerable rejected {grounded['at_rejected']:.1%}; "
-        f"currently {current_threshold:.2f}: {grounded['current_kept']:.1%} kept, "
-        f"{grounded['current_rejected']:.1%} rejected)"
-    )
-    sweep = []
-    for t in [x / 100 for x in range(78, 91)]:
-        r = _rates(
-            scores["hybrid top-5 best"]["answerable"],
-            scores["hybrid top-5 best"]["unanswerable"],
-            t,
+    answerable = scores["hybrid top-5 best"]["answerable"]
+    unanswerable = scores["hybrid top-5 best"]["unanswerable"]
+    sweep = [
+        {"threshold": t / 100, **_rates(answerable, unanswerable, t / 100)} for t in range(78, 92)
+    ]
+    print("  hybrid top-5 best, threshold: answerable kept / unanswerable rejected")
+    for line in (sweep[:7], sweep[7:]):
+        print(
+            "   "
+            + "".join(
+                f"  {x['threshold']:.2f}: {x['kept']:4.0%}/{x['rejected']:4.0%}" for x in line
+            )
         )
-        sweep.append({"threshold": t, **r})
-    print(
-        "  " + "  ".join(f"{s['threshold']:.2f}:{s['kept']:.0%}/{s['rejected']:.0%}" for s in sweep)
+    best = thresholds["hybrid top-5 best"]
+    floor = keeping(answerable, unanswerable, KEEP_ANSWERABLE)
+    chosen = best if best["at_kept"] >= KEEP_ANSWERABLE else floor
+    thresholds["recommended"] = chosen
+    why = (
+        "the best separation"
+        if chosen is best
+        else f"the highest value keeping ≥ {KEEP_ANSWERABLE:.0%} of the answerable questions; "
+        f"the best separation, {_value(best['threshold'])}, keeps only {best['at_kept']:.1%}"
     )
-    print("  (threshold: answerable kept / unanswerable rejected)")
+    print(
+        f"recommended rag_min_similarity = {_value(chosen['threshold'])}: answerable kept "
+        f"{chosen['at_kept']:.1%}, unanswerable rejected {chosen['at_rejected']:.1%} ({why}; "
+        f"at the current {current_threshold:.2f}: {best['current_kept']:.1%} kept, "
+        f"{best['current_rejected']:.1%} rejected)"
+    )
 
     overall = table["all"]
     h, b, v = (overall[m]["recall"] for m in MODES)

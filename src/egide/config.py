@@ -174,6 +174,9 @@ class Settings(_Strict):
         description="How long a document's ingestion may go without progress before another "
         "worker (or this one after a restart) takes it over",
     )
+    tuning_max_file_bytes: int = Field(
+        default=256 * 1024 * 1024, gt=0, description="Largest training file accepted for upload"
+    )
     rag_top_k: int = Field(
         default=5, ge=1, le=50, description="Chunks a grounded chat answer is built from"
     )

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from egide.security.actions import DESCRIPTIONS, Action, actions_reference
+from egide.security.actions import ADMIN_ACTIONS, DESCRIPTIONS, Action, actions_reference
 from egide.security.labels import Clearance, Label
 from egide.security.levels import FRENCH, NATO
 from egide.security.policy import Decision, Principal, Resource, Role, decide
@@ -17,7 +17,7 @@ SCOPE = ("ministere", "dga")
 INSIDE = ("ministere", "dga", "essais")
 OUTSIDE = ("ministere", "ema")
 INFERENCE = {Action.CHAT, Action.COMPLETE, Action.EMBED, Action.LIST_MODELS, Action.USE_MODEL}
-ADMIN = [a for a in Action if a not in INFERENCE]
+ADMIN = [a for a in Action if a in ADMIN_ACTIONS]
 
 # The expected matrix, written out by hand: role → actions allowed (in subtree, outside).
 TENANCY = {
@@ -206,3 +206,68 @@ def test_every_action_is_described_and_in_the_reference() -> None:
         assert f"`{action.value}`" in reference
         assert action.value == action.value.lower() and " " not in action.value
     assert reference.startswith("# Actions")
+
+
+# Knowledge and file actions, by hand: (role, action, where) → allowed. "where" is the
+# caller's place relative to the resource's organisation: inside its subtree, or outside.
+LIB_ORG = ("ministere", "dga")
+CALLER_INSIDE = ("ministere", "dga", "essais")
+CALLER_OUTSIDE = ("ministere", "ema")
+SHARED = [Action.LIBRARY_READ, Action.LIBRARY_WRITE, Action.FILE_READ, Action.FILE_WRITE]
+KNOWLEDGE_EXPECTED = {
+    # read/write a library, read/write a file: any user-like role inside the subtree.
+    **{(role, a, "inside"): role != Role.AUDITOR for role in Role for a in SHARED},
+    **{(role, a, "outside"): False for role in Role for a in SHARED},
+    # create/manage: platform-admin anywhere; org-admin of the subtree; a user only in
+    # their own organisation (create) or on what they created (manage).
+    (Role.PLATFORM_ADMIN, Action.LIBRARY_CREATE, "own"): True,
+    (Role.PLATFORM_ADMIN, Action.LIBRARY_CREATE, "other"): True,
+    (Role.ORG_ADMIN, Action.LIBRARY_CREATE, "own"): True,
+    (Role.ORG_ADMIN, Action.LIBRARY_CREATE, "other"): False,
+    (Role.USER, Action.LIBRARY_CREATE, "own"): True,
+    (Role.USER, Action.LIBRARY_CREATE, "other"): False,
+    (Role.AUDITOR, Action.LIBRARY_CREATE, "own"): False,
+    (Role.AUDITOR, Action.LIBRARY_CREATE, "other"): False,
+    (Role.PLATFORM_ADMIN, Action.LIBRARY_MANAGE, "own"): True,
+    (Role.PLATFORM_ADMIN, Action.LIBRARY_MANAGE, "other"): True,
+    (Role.ORG_ADMIN, Action.LIBRARY_MANAGE, "own"): True,
+    (Role.ORG_ADMIN, Action.LIBRARY_MANAGE, "other"): False,
+    (Role.USER, Action.LIBRARY_MANAGE, "own"): True,
+    (Role.USER, Action.LIBRARY_MANAGE, "other"): False,
+    (Role.AUDITOR, Action.LIBRARY_MANAGE, "own"): False,
+    (Role.AUDITOR, Action.LIBRARY_MANAGE, "other"): False,
+}
+
+
+@pytest.mark.parametrize(("role", "action", "where"), sorted(KNOWLEDGE_EXPECTED, key=str))
+def test_knowledge_and_file_matrix(role: Role, action: Action, where: str) -> None:
+    clearance = Clearance(TS, frozenset({"ALPHA"}))
+    if action in SHARED:
+        path = CALLER_INSIDE if where == "inside" else CALLER_OUTSIDE
+        p = Principal("u1", path, frozenset({role}), clearance, admin_scope=LIB_ORG)
+        resource = Resource("library", LIB_ORG, Label(DR), owner="someone")
+    else:
+        # "own": the caller's organisation (and, for manage, a library they created).
+        own = where == "own"
+        p = Principal(
+            "u1",
+            LIB_ORG if own else OUTSIDE,
+            frozenset({role}),
+            clearance,
+            admin_scope=LIB_ORG if own else OUTSIDE,
+        )
+        owner = "u1" if own else "someone"
+        target = LIB_ORG if own else ("ministere", "dga", "essais")
+        if role is Role.ORG_ADMIN and not own:
+            target = ("ministere", "autre")
+        resource = Resource("library", target, Label(DR), owner=owner)
+    decision = decide(p, action, resource, ceiling=Label(TS))
+    assert decision.allowed is KNOWLEDGE_EXPECTED[(role, action, where)], decision.reason
+    assert decision.reason
+
+
+def test_knowledge_labels_still_bound_by_clearance() -> None:
+    p = Principal("u1", CALLER_INSIDE, frozenset({Role.USER}), Clearance(DR))
+    resource = Resource("library", LIB_ORG, Label(S))
+    decision = decide(p, Action.LIBRARY_WRITE, resource, ceiling=Label(TS))
+    assert not decision.allowed and decision.rule == "level"

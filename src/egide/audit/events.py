@@ -177,6 +177,30 @@ class Retrieval(Event):
             raise ValueError("query_sha256 must be a lowercase hex SHA-256 digest of the query")
 
 
+TuningKind = Literal[
+    "file-uploaded",
+    "file-deleted",
+    "job-created",
+    "job-transition",
+    "model-registered",
+    "model-deleted",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuningChange(Event):
+    """A training file, a fine-tuning job or a fine-tuned model changed: uploads and
+    deletions, every job transition (``summary`` says from which state to which), models
+    registered. Names, labels and digests only."""
+
+    name: ClassVar[str] = "tuning-change"
+    kind: TuningKind
+    target: str
+    label: str = ""
+    sha256: str = ""
+    summary: str = ""
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     AuthSucceeded,
     AuthFailed,
@@ -187,6 +211,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SpillageWithheld,
     KnowledgeChange,
     Retrieval,
+    TuningChange,
 )
 REGISTRY: dict[str, type[Event]] = {cls.name: cls for cls in EVENT_TYPES}
 

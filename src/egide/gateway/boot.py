@@ -25,12 +25,15 @@ from egide.security.levels import LevelScheme, scheme_by_name
 from egide.security.markings import parse_marking
 from egide.store import Database, open_database
 from egide.store.artefacts import ArtefactRepository
+from egide.store.files import FileRepository
 from egide.store.keys import KeyRepository
 from egide.store.orgs import OrgRepository
 from egide.store.quotas import QuotaRepository
 from egide.store.usage import UsageRepository
 from egide.store.users import UserRepository
 from egide.tenancy import Authenticator, ensure_admin_key
+from egide.tenancy.guard import Guard
+from egide.tuning.files import FileService
 
 Progress = Callable[[str, float], None]
 
@@ -45,6 +48,7 @@ class Runtime:
     scheme: LevelScheme
     ceiling: Label
     audit: AuditLog
+    files: FileService
 
     async def start(self, progress: Progress | None = None) -> None:
         for backend in self.gateway.backends.values():
@@ -92,7 +96,14 @@ def build_runtime(settings: Settings, progress: Progress | None = None) -> Runti
         Accounting(QuotaRepository(db), UsageRepository(db), audit),
         build_knowledge(settings, db, scheme, ceiling, audit, backends),
     )
-    return Runtime(settings, db, gateway, auth, new_key, scheme, ceiling, audit)
+    files = FileService(
+        FileRepository(db, settings.home / "files"),
+        OrgRepository(db),
+        Guard(audit, ceiling),
+        scheme,
+        settings.tuning_max_file_bytes,
+    )
+    return Runtime(settings, db, gateway, auth, new_key, scheme, ceiling, audit, files)
 
 
 def label_policy(settings: Settings) -> tuple[LevelScheme, Label]:

@@ -38,6 +38,8 @@ class Action(StrEnum):
     LIBRARY_READ = "library-read"
     LIBRARY_WRITE = "library-write"
     LIBRARY_MANAGE = "library-manage"
+    FILE_READ = "file-read"
+    FILE_WRITE = "file-write"
 
 
 DESCRIPTIONS: dict[Action, str] = {
@@ -70,6 +72,11 @@ DESCRIPTIONS: dict[Action, str] = {
     ),
     Action.LIBRARY_WRITE: "Upload, relabel or delete documents of a library.",
     Action.LIBRARY_MANAGE: "Change a library's settings or delete it with everything in it.",
+    Action.FILE_READ: (
+        "List, read or download an uploaded file (a training set) of one's organisation "
+        "subtree, within one's clearance."
+    ),
+    Action.FILE_WRITE: "Upload or delete a file (a training set), with its label.",
 }
 
 INFERENCE_ACTIONS = frozenset(
@@ -79,9 +86,14 @@ MODEL_SCOPED_ACTIONS = frozenset({Action.CHAT, Action.COMPLETE, Action.EMBED, Ac
 KNOWLEDGE_ACTIONS = frozenset(
     {Action.LIBRARY_CREATE, Action.LIBRARY_READ, Action.LIBRARY_WRITE, Action.LIBRARY_MANAGE}
 )
-# Reading and writing a library are granted inside the subtree it is shared with.
-SHARED_ACTIONS = frozenset({Action.LIBRARY_READ, Action.LIBRARY_WRITE})
-ADMIN_ACTIONS = frozenset(a for a in Action if a not in INFERENCE_ACTIONS | KNOWLEDGE_ACTIONS)
+TUNING_ACTIONS = frozenset({Action.FILE_READ, Action.FILE_WRITE})
+# Granted inside the subtree a library is shared with, or that owns a file.
+SHARED_ACTIONS = frozenset(
+    {Action.LIBRARY_READ, Action.LIBRARY_WRITE, Action.FILE_READ, Action.FILE_WRITE}
+)
+ADMIN_ACTIONS = frozenset(
+    a for a in Action if a not in INFERENCE_ACTIONS | KNOWLEDGE_ACTIONS | TUNING_ACTIONS
+)
 TENANCY_ACTIONS = frozenset(
     {
         Action.ORG_CREATE,
@@ -134,6 +146,8 @@ def actions_reference() -> str:
             if action in INFERENCE_ACTIONS
             else "knowledge"
             if action in KNOWLEDGE_ACTIONS
+            else "tuning"
+            if action in TUNING_ACTIONS
             else "admin"
         )
         lines.append(f"| `{action.value}` | {kind} | {DESCRIPTIONS[action]} |")

@@ -170,3 +170,19 @@ MIGRATIONS.append(
         )
     }
 )
+
+_V5_FILES = """
+    CREATE TABLE files (
+        id TEXT PRIMARY KEY,
+        filename TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        size_bytes BIGINT NOT NULL,
+        sha256 TEXT NOT NULL,
+        label TEXT NOT NULL,
+        owner_org TEXT REFERENCES orgs(id),
+        uploaded_by TEXT NOT NULL,
+        num_lines INTEGER,
+        created_at BIGINT NOT NULL
+    )
+"""
+MIGRATIONS.append(_V5_FILES)

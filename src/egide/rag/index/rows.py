@@ -1,9 +1,10 @@
 """Rows: one per indexed chunk, numbered in insertion order, shared by both retrievers.
 
-A row is never rewritten: re-adding a chunk appends a new row and tombstones the old one
-(its partition becomes -1). Each partition keeps the ascending list of its live rows, so
-resolving what a caller may read costs O(allowed rows), not O(all rows). Compaction
-renumbers the live rows 0..n-1 and returns the old → new map for the other structures.
+A row's vector and terms never change: re-adding a chunk appends a new row and tombstones
+the old one (its partition becomes -1); a relabel changes only the row's partition. Each
+partition keeps the ascending list of its live rows, so resolving what a caller may read
+costs O(allowed rows), not O(all rows). Compaction renumbers the live rows 0..n-1 and
+returns the old → new map for the other structures.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ DEAD = -1
 
 
 class RowTable:
+    """Per-row columns (chunk id, document, partition, length) and the reverse maps."""
+
     def __init__(self) -> None:
         self.chunk = Growable(np.int64)
         self.doc = Growable(np.int32)

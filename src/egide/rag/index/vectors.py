@@ -110,12 +110,12 @@ class VectorIndex:
         return len(self.matrix) - (self.graph.covered if self.graph else 0)
 
     def needs_build(self, live: int) -> bool:
-        """Whether a new graph should be built outside the lock: none yet and enough rows;
-        rows renumbered since it was built; or a tail larger than the graph itself (an
-        incremental insertion would then cost as much as a build, inside the lock)."""
+        """Whether a new graph should be built outside the lock: none yet and enough rows,
+        or rows renumbered since it was built. (A large tail is not a reason: extending a
+        copy inserts only the tail, and HNSW insertion is how a graph is built anyway.)"""
         if self.graph is None:
             return live >= self.hnsw_min_rows
-        return self.graph.node_rows is not None or self.tail > self.graph.nodes
+        return self.graph.node_rows is not None
 
     def build(self, matrix: np.ndarray) -> Graph:
         """A graph over ``matrix`` (rows 0..n-1): slow, done outside the lock."""

@@ -1,0 +1,1 @@
+"""Fine-tuning: training files, dataset validation, LoRA jobs and their adapters."""
