@@ -182,7 +182,8 @@ def validate(
 def split(data: bytes, validation_fraction: float, seed: str) -> tuple[bytes, bytes]:
     """A deterministic split of the non-empty lines: a line goes to validation when its
     keyed hash falls under the fraction (stable whatever the order of the file)."""
-    train, validation = [], []
+    train: list[str] = []
+    validation: list[str] = []
     for line in data.decode("utf-8-sig").splitlines():
         if not line.strip():
             continue
