@@ -101,3 +101,39 @@ def test_an_embedding_failure_fails_that_document_alone(settings, monkeypatch) -
             assert rows[0][0] == 0
 
     asyncio.run(go())
+
+
+def test_the_index_is_saved_at_stop_and_caught_up_at_start(settings) -> None:
+    async def first() -> tuple[str, dict, list[str]]:
+        async with app_client(settings) as (client, _key):
+            await ensure_org(client, "ministere")
+            owner = await principal(client, "ministere", "DR")
+            lib = await create_library(client, owner, name="parc")
+            ids = []
+            for name, text in (
+                ("a.txt", "Relève de la garde à Brévane."),
+                ("b.txt", "Convoi vers Tazenne."),
+            ):
+                ids.append((await upload(client, owner, lib["id"], name, text, "DR")).json()["id"])
+            await wait_indexed(client, owner, lib["id"], ids)
+            return lib["id"], owner, ids
+
+    library_id, owner, ids = asyncio.run(first())
+    assert (settings.home / "search-index" / "egide-retriever.json").exists()
+
+    async def second() -> None:
+        async with app_client(settings) as (client, _key):
+            retriever = client._transport.app.state.runtime.gateway.knowledge.retriever
+            assert len(retriever.index) == 2  # loaded from the snapshot
+            calls = []
+            original = retriever.docs.searchable_chunks
+            retriever.docs.searchable_chunks = lambda *a, **k: calls.append(a) or original(*a, **k)
+            r = await client.delete(f"/v1/libraries/{library_id}/documents/{ids[0]}", headers=owner)
+            assert r.status_code == 204
+            r = await client.post(
+                "/v1/search", json={"query": "convoi garde", "mode": "bm25"}, headers=owner
+            )
+            assert [hit["document_name"] for hit in r.json()["data"]] == ["b.txt"]
+            assert calls == []  # no full reload: only the change was applied
+
+    asyncio.run(second())

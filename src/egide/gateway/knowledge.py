@@ -70,7 +70,7 @@ def build_knowledge(
 
     access = LibraryAccess(scheme, ceiling, OrgRepository(db), audit)
     docs = DocumentRepository(db)
-    retriever = Retriever(docs, access)
+    retriever = Retriever(docs, access, settings.home / "search-index")
     limits = Limits(max_bytes=settings.rag_max_document_bytes, max_pages=settings.rag_max_pages)
     wake: list[IngestWorker] = []
     documents = DocumentService(

@@ -9,13 +9,23 @@ gets a full top-k. The chunks found are then read again from the store and check
 
 Several processes may share one store: each applies the store's change log (documents
 added, removed, relabelled; libraries removed) before every search.
+
+A clean stop saves the index (with the change-log position and the label keys) in the
+state directory; the next start loads it and applies only the changes made since, instead
+of reading and indexing every chunk again. A snapshot that does not fit the store (newer
+than its change log, unreadable) is ignored and the index is rebuilt from the store.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import shutil
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +34,9 @@ from egide.rag.index import Entry, Hit, HybridIndex, SearchMode
 from egide.security.labels import Label
 from egide.security.policy import Principal
 from egide.store.documents import ChunkRecord, DocumentRepository
+
+log = logging.getLogger("egide.rag")
+_META = "egide-retriever.json"
 
 
 @dataclass(frozen=True)
@@ -36,9 +49,12 @@ class Found:
 
 
 class Retriever:
-    def __init__(self, docs: DocumentRepository, access: LibraryAccess) -> None:
+    def __init__(
+        self, docs: DocumentRepository, access: LibraryAccess, snapshot: Path | None = None
+    ) -> None:
         self.docs = docs
         self.access = access
+        self.snapshot = snapshot
         self.index: HybridIndex | None = None
         self._keys: dict[str, int] = {}
         self._labels: list[Label] = []
@@ -46,10 +62,64 @@ class Retriever:
         self._sync = threading.Lock()
 
     def load(self) -> int:
-        """Index every searchable chunk of the store; return how many."""
+        """Load the saved index and catch up, or index every searchable chunk of the store;
+        return how many chunks are indexed."""
+        if self._load_snapshot():
+            self.sync()
+            return len(self.index or ())
         with self._sync:
             self._seq = self.docs.last_change()
             return self._add(self.docs.searchable_chunks())
+
+    def _load_snapshot(self) -> bool:
+        if self.snapshot is None or not (self.snapshot / _META).exists():
+            return False
+        try:
+            meta = json.loads((self.snapshot / _META).read_text())
+            if meta["seq"] > self.docs.last_change() or meta["mark"] != self._mark(meta["seq"]):
+                raise ValueError("it does not match this store's change log")
+            index = HybridIndex.load(self.snapshot / "index") if meta["indexed"] else None
+        except Exception as exc:  # any unreadable snapshot: rebuild from the store
+            log.warning("ignoring the saved search index (%s); rebuilding it", exc)
+            return False
+        with self._sync:
+            self.index = index
+            self._seq = int(meta["seq"])
+            for text in meta["labels"]:
+                self._key(text)
+        return True
+
+    def save(self) -> None:
+        """Save the index for the next start (a clean stop); written aside, then swapped."""
+        if self.snapshot is None:
+            return
+        with self._sync:
+            self.snapshot.parent.mkdir(parents=True, exist_ok=True)
+            fresh = Path(tempfile.mkdtemp(prefix=".search-index-", dir=self.snapshot.parent))
+            if self.index is not None:
+                self.index.save(fresh / "index")
+            labels = sorted(self._keys, key=self._keys.__getitem__)
+            meta = {
+                "seq": self._seq,
+                "mark": self._mark(self._seq),
+                "labels": labels,
+                "indexed": self.index is not None,
+            }
+            (fresh / _META).write_text(json.dumps(meta))
+            shutil.rmtree(self.snapshot, ignore_errors=True)
+            try:
+                fresh.rename(self.snapshot)
+            except OSError:  # another process sharing this directory saved at the same time
+                shutil.rmtree(fresh, ignore_errors=True)
+
+    def _mark(self, seq: int) -> str:
+        """What the change log holds at ``seq``: ties a snapshot to its store."""
+        if seq == 0:
+            return ""
+        change = self.docs.changes_since(seq - 1)[:1]
+        return (
+            "" if not change else f"{change[0].library_id}/{change[0].document_id}/{change[0].kind}"
+        )
 
     def _key(self, text: str) -> int:
         key = self._keys.get(text)

@@ -94,6 +94,7 @@ class Knowledge:
 
     async def close(self) -> None:
         await self.worker.close()
+        await asyncio.to_thread(self.retriever.save)
 
     # -- documents ----------------------------------------------------------------------
 
