@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
@@ -35,6 +36,16 @@ def settings(tmp_path):
     return fake_settings(tmp_path, ceiling="S", models=MODELS, rag_min_similarity=-1.0)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request, tmp_path):
+    """Settings on each kind of store."""
+    extra = {}
+    if request.param == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        extra["database_url"] = server.create_database(f"k{uuid.uuid4().hex[:12]}")
+    return fake_settings(tmp_path, ceiling="S", models=MODELS, rag_min_similarity=-1.0, **extra)
+
+
 def run(settings, check):
     async def go():
         async with app_client(settings) as (client, _key):
@@ -47,7 +58,11 @@ def run(settings, check):
 def _all_text(runtime) -> str:
     """Every row of every table of the state database, as text."""
     db = runtime.db
-    tables = [r[0] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    if db.dialect == "sqlite":
+        listing = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    else:
+        listing = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+    tables = [r[0] for r in db.query(listing)]
     dump = []
     for table in tables:
         for row in db.query(f"SELECT * FROM {table}"):
@@ -58,7 +73,9 @@ def _all_text(runtime) -> str:
     return "\n".join(dump)
 
 
-def test_library_lifecycle_upload_search_delete(settings) -> None:
+def test_library_lifecycle_upload_search_delete(any_store) -> None:
+    settings = any_store
+
     async def check(client, runtime):
         owner = await principal(client, "ministere", "S")
         lib = await create_library(client, owner, name="maintenance", ceiling="DR")
@@ -102,7 +119,9 @@ def test_library_lifecycle_upload_search_delete(settings) -> None:
     run(settings, check)
 
 
-def test_spillage_at_ingest_leaves_nothing(settings) -> None:
+def test_spillage_at_ingest_leaves_nothing(any_store) -> None:
+    settings = any_store
+
     async def check(client, runtime):
         owner = await principal(client, "ministere", "S")
         lib = await create_library(client, owner, name="rapports", ceiling="S")
