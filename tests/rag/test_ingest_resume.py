@@ -4,6 +4,8 @@ failing embedder fails the document alone, with its reason."""
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 
 import pytest
 
@@ -135,5 +137,34 @@ def test_the_index_is_saved_at_stop_and_caught_up_at_start(settings) -> None:
             )
             assert [hit["document_name"] for hit in r.json()["data"]] == ["b.txt"]
             assert calls == []  # no full reload: only the change was applied
+
+    asyncio.run(second())
+
+
+def test_a_snapshot_that_does_not_match_the_store_is_ignored(settings) -> None:
+    async def first() -> None:
+        async with app_client(settings) as (client, _key):
+            await ensure_org(client, "ministere")
+            owner = await principal(client, "ministere", "DR")
+            lib = await create_library(client, owner, name="parc")
+            doc = (
+                await upload(client, owner, lib["id"], "a.txt", "Relève à Brévane.", "DR")
+            ).json()
+            await wait_indexed(client, owner, lib["id"], [doc["id"]])
+
+    asyncio.run(first())
+    meta = settings.home / "search-index" / "egide-retriever.json"
+    data = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**data, "mark": "another-store"}))
+    # The store no longer holds the document (as another store would not).
+    with sqlite3.connect(settings.home / "egide.db") as conn:
+        conn.execute("DELETE FROM chunks")
+        conn.execute("DELETE FROM documents")
+
+    async def second() -> None:
+        async with app_client(settings) as (client, _key):
+            retriever = client._transport.app.state.runtime.gateway.knowledge.retriever
+            # Rebuilt from the store: the snapshot's chunk is not searchable.
+            assert retriever.index is None or len(retriever.index) == 0
 
     asyncio.run(second())
