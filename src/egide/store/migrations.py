@@ -186,3 +186,35 @@ _V5_FILES = """
     )
 """
 MIGRATIONS.append(_V5_FILES)
+
+_V6_JOBS = """
+    CREATE TABLE tuning_jobs (
+        id TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        suffix TEXT,
+        status TEXT NOT NULL,
+        auto_start INTEGER NOT NULL,
+        owner_org TEXT REFERENCES orgs(id),
+        created_by TEXT NOT NULL,
+        label TEXT NOT NULL,
+        training_files TEXT NOT NULL,
+        validation_files TEXT NOT NULL,
+        hyperparameters TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        modified_at BIGINT NOT NULL,
+        fine_tuned_model TEXT,
+        trained_tokens BIGINT,
+        error TEXT,
+        metrics TEXT NOT NULL,
+        lease_until BIGINT NOT NULL
+    );
+    CREATE TABLE tuning_events (
+        job_id TEXT NOT NULL REFERENCES tuning_jobs(id),
+        seq INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (job_id, seq)
+    )
+"""
+MIGRATIONS.append(_V6_JOBS)
