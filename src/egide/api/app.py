@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from egide.api import admin_routes, file_routes, knowledge_routes, routes
+from egide.api import admin_routes, file_routes, job_routes, knowledge_routes, routes
 from egide.api.errors import envelope
 from egide.config import Settings
 from egide.gateway import Runtime, build_runtime
@@ -50,6 +50,7 @@ def create_app(
             *admin_routes.ROUTES,
             *knowledge_routes.ROUTES,
             *file_routes.ROUTES,
+            *job_routes.ROUTES,
         ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,

@@ -26,6 +26,7 @@ from egide.security.markings import parse_marking
 from egide.store import Database, open_database
 from egide.store.artefacts import ArtefactRepository
 from egide.store.files import FileRepository
+from egide.store.jobs import JobRepository
 from egide.store.keys import KeyRepository
 from egide.store.orgs import OrgRepository
 from egide.store.quotas import QuotaRepository
@@ -34,6 +35,7 @@ from egide.store.users import UserRepository
 from egide.tenancy import Authenticator, ensure_admin_key
 from egide.tenancy.guard import Guard
 from egide.tuning.files import FileService
+from egide.tuning.jobs import JobService
 
 Progress = Callable[[str, float], None]
 
@@ -49,6 +51,7 @@ class Runtime:
     ceiling: Label
     audit: AuditLog
     files: FileService
+    jobs: JobService
 
     async def start(self, progress: Progress | None = None) -> None:
         for backend in self.gateway.backends.values():
@@ -96,14 +99,23 @@ def build_runtime(settings: Settings, progress: Progress | None = None) -> Runti
         Accounting(QuotaRepository(db), UsageRepository(db), audit),
         build_knowledge(settings, db, scheme, ceiling, audit, backends),
     )
+    guard = Guard(audit, ceiling)
     files = FileService(
         FileRepository(db, settings.home / "files"),
         OrgRepository(db),
-        Guard(audit, ceiling),
+        guard,
         scheme,
         settings.tuning_max_file_bytes,
     )
-    return Runtime(settings, db, gateway, auth, new_key, scheme, ceiling, audit, files)
+    jobs = JobService(
+        JobRepository(db),
+        files,
+        OrgRepository(db),
+        guard,
+        # Fine-tunable: models served by the embedded engine (and the fake stand-in).
+        lambda: [m.id for m in settings.all_models() if m.backend in ("embedded", "fake")],
+    )
+    return Runtime(settings, db, gateway, auth, new_key, scheme, ceiling, audit, files, jobs)
 
 
 def label_policy(settings: Settings) -> tuple[LevelScheme, Label]:
