@@ -72,7 +72,7 @@ def test_job_label_is_the_join_of_its_files_and_bounds_who_sees_it(settings) -> 
             r = await client.post(f"/v1/fine_tuning/jobs/{job['id']}/cancel", headers=s_user)
             assert r.status_code == 200 and r.json()["status"] == "CANCELLED"
             events = [e["data"]["status"] for e in r.json()["events"]]
-            assert events == ["QUEUED", "CANCELLED"]
+            assert events[0] == "QUEUED" and events[-1] == "CANCELLED"
             r = await client.post(f"/v1/fine_tuning/jobs/{job['id']}/cancel", headers=s_user)
             assert r.status_code == 409 and "CANCELLED" in r.json()["error"]["message"]
 

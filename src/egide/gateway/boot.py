@@ -19,6 +19,7 @@ from egide.gateway.knowledge import build_knowledge
 from egide.gateway.labels import LabelGuard
 from egide.gateway.metrics import Metrics
 from egide.gateway.service import Gateway
+from egide.gateway.tuning import build_runner
 from egide.registry import ArtefactRegistry
 from egide.security.labels import Label
 from egide.security.levels import LevelScheme, scheme_by_name
@@ -36,6 +37,7 @@ from egide.tenancy import Authenticator, ensure_admin_key
 from egide.tenancy.guard import Guard
 from egide.tuning.files import FileService
 from egide.tuning.jobs import JobService
+from egide.tuning.runner import JobRunner
 
 Progress = Callable[[str, float], None]
 
@@ -52,13 +54,16 @@ class Runtime:
     audit: AuditLog
     files: FileService
     jobs: JobService
+    runner: JobRunner
 
     async def start(self, progress: Progress | None = None) -> None:
         for backend in self.gateway.backends.values():
             await backend.start(progress)
         await self.gateway.knowledge.start()
+        self.runner.start()
 
     async def close(self) -> None:
+        await self.runner.close()
         await self.gateway.knowledge.close()
         for backend in self.gateway.backends.values():
             await backend.close()
@@ -115,7 +120,10 @@ def build_runtime(settings: Settings, progress: Progress | None = None) -> Runti
         # Fine-tunable: models served by the embedded engine (and the fake stand-in).
         lambda: [m.id for m in settings.all_models() if m.backend in ("embedded", "fake")],
     )
-    return Runtime(settings, db, gateway, auth, new_key, scheme, ceiling, audit, files, jobs)
+    runner = build_runner(settings, db, backends, jobs)
+    return Runtime(
+        settings, db, gateway, auth, new_key, scheme, ceiling, audit, files, jobs, runner
+    )
 
 
 def label_policy(settings: Settings) -> tuple[LevelScheme, Label]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -193,6 +194,14 @@ class JobRunner:
         return spec_path
 
     async def _launch(self, job: JobRecord, status: str) -> None:
+        if importlib.util.find_spec(self.worker_module) is None:
+            await self._finish(
+                job,
+                "FAILED",
+                "this installation cannot train: install the 'tuning' extra "
+                "(pip install 'egide[tuning]') on the serving machine, then create the job again",
+            )
+            return
         attempts = int(job.metrics.get("attempts", 0))
         if attempts >= MAX_ATTEMPTS:
             await self._finish(job, "FAILED", f"the worker stopped {attempts} times; see its log")
