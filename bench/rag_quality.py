@@ -498,37 +498,53 @@ def analyse(collected: dict[str, Any], current_threshold: float) -> dict[str, An
         f"hybrid top-{K}"
         + (f" (differ: {' '.join(fusion_mismatches)})" if fusion_mismatches else "")
     )
+    print("why hybrid misses what vector finds (rank of the matching chunk in each depth-50 list;")
+    print("'both' = how many of the hybrid top 5 are in both lists):")
+    for question, _, ranks, runs, evs in rows:
+        if ranks["hybrid"] is None and ranks["vector"] is not None:
+            v = first_match(runs["vector@50"], evs)
+            b = first_match(runs["bm25@50"], evs)
+            in_vector = {r["chunk_id"] for r in runs["vector@50"]}
+            in_bm25 = {r["chunk_id"] for r in runs["bm25@50"]}
+            both = sum(
+                r["chunk_id"] in in_vector and r["chunk_id"] in in_bm25 for r in runs["hybrid"]
+            )
+            print(f"  {question.id}: vector rank {v}, bm25 rank {b or '> 50'}, both {both}/{K}")
+
     grid = []
-    for rrf_k, (vw, bw) in itertools.product(
-        (10, 30, 60, 100),
-        ((1.0, 1.0), (1.0, 0.8), (1.0, 0.7), (1.0, 0.6), (1.0, 0.5), (0.7, 1.0)),
-    ):
+    settings = itertools.product((10, 20, DEPTH), (10, 30, 60), (1.4, 1.0, 0.8, 0.7, 0.5))
+    for depth, rrf_k, bw in settings:
         hits = {"all": 0, "same": 0, "cross": 0, "mixed": 0}
         mrr = 0.0
         for _, p, _, runs, evs in rows:
-            rank = first_match(fuse(runs["vector@50"], runs["bm25@50"], K, rrf_k, vw, bw), evs)
+            fused = fuse(runs["vector@50"][:depth], runs["bm25@50"][:depth], K, rrf_k, 1.0, bw)
+            rank = first_match(fused, evs)
             if rank is not None:
                 hits["all"] += 1
                 hits[p] += 1
                 mrr += 1 / rank
         grid.append(
-            {"rrf_k": rrf_k, "vector_weight": vw, "bm25_weight": bw, **hits, "mrr": mrr / len(rows)}
+            {"depth": depth, "rrf_k": rrf_k, "bm25_weight": bw, **hits, "mrr": mrr / len(rows)}
         )
-    sizes = {p: sum(1 for r in rows if r[1] == p) for p in ("same", "cross", "mixed")}
+    weights = sorted({g["bm25_weight"] for g in grid}, reverse=True)
+    print()
     print(
-        f"hybrid recall@5 by fusion parameters (hits over {len(rows)}; same {sizes['same']}, "
-        f"cross {sizes['cross']}, mixed {sizes['mixed']}):"
+        f"hybrid recall@5 (cross-lingual hits of {sum(1 for r in rows if r[1] == 'cross')}) "
+        f"recomputed by candidate depth, rrf_k and bm25_weight (vector_weight 1.0);"
     )
+    print(f"Égide now: depth {DEPTH}, rrf_k 60, bm25_weight 1.0")
+    print(f"  {'depth':>5} {'rrf_k':>5}" + "".join(f"{'w_bm25 ' + str(w):>16}" for w in weights))
+    for depth, rrf_k in itertools.product((10, 20, DEPTH), (10, 30, 60)):
+        cells = [g for g in grid if g["depth"] == depth and g["rrf_k"] == rrf_k]
+        line = f"  {depth:>5} {rrf_k:>5}"
+        for g in sorted(cells, key=lambda g: -g["bm25_weight"]):
+            line += f"{g['all'] / len(rows):.3f} ({g['cross']:>2})".rjust(16)
+        print(line)
+    top = max(grid, key=lambda g: (g["all"], g["mrr"]))
     print(
-        f"  {'rrf_k':>5} {'w_vec':>5} {'w_bm25':>6} {'recall':>7} {'same':>5} {'cross':>5} "
-        f"{'mixed':>5} {'MRR':>6}"
+        f"  best: depth {top['depth']}, rrf_k {top['rrf_k']}, bm25_weight {top['bm25_weight']}: "
+        f"recall@5 {top['all'] / len(rows):.3f}, MRR@5 {top['mrr']:.3f}"
     )
-    for g in grid:
-        print(
-            f"  {g['rrf_k']:>5} {g['vector_weight']:>5.1f} {g['bm25_weight']:>6.1f} "
-            f"{g['all'] / len(rows):>7.3f} {g['same']:>5} {g['cross']:>5} {g['mixed']:>5} "
-            f"{g['mrr']:>6.3f}"
-        )
 
     print()
     unanswerable = sum(1 for q, _ in collected["per_question"] if not q.answerable)
