@@ -75,6 +75,18 @@ class ModelConfig(_Strict):
         description="The model's classification marking (e.g. a model fine-tuned on DR data: "
         "'DR'); callers must be cleared for it. Default: the lowest level",
     )
+    lora: str | None = Field(
+        default=None,
+        description="A GGUF LoRA adapter applied on top of `path` (embedded backend); "
+        "fine-tuning jobs register theirs by themselves",
+    )
+    lora_sha256: str | None = Field(default=None, description="Pinned digest of `lora`")
+    root: str | None = Field(
+        default=None, description="For an adapted model: the id of the model it adapts"
+    )
+    job: str | None = Field(
+        default=None, description="For a fine-tuned model: the job that trained it"
+    )
 
     @field_validator("id")
     @classmethod

@@ -90,6 +90,7 @@ def _runner(jobs, files, where, registered) -> JobRunner:
         on_success=on_success,
         changed=lambda job, summary: None,
         worker_module="support.stub_worker",
+        requires=(),
         poll_s=0.05,
     )
 

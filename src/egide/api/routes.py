@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import FileResponse, Response, StreamingResponse
 
 from egide.api.body import read_json
 from egide.api.errors import error_response, in_band
@@ -124,6 +124,16 @@ async def get_model(request: Request) -> Response:
     runtime = _runtime(request)
     caller = _caller(request, runtime)
     return _json(runtime.gateway.get_model(caller, request.path_params["model_id"]))
+
+
+@endpoint
+async def download_adapter(request: Request) -> Response:
+    runtime = _runtime(request)
+    caller = _caller(request, runtime)
+    path = runtime.gateway.adapter_file(caller, request.path_params["model_id"])
+    return FileResponse(
+        path, media_type="application/octet-stream", filename=f"{path.stem}.lora.gguf"
+    )
 
 
 @endpoint

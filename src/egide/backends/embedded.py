@@ -49,6 +49,10 @@ class EmbeddedLlama(Backend):
             raise EngineError(f"model {self.model.id!r} has no GGUF file to load")
         params = xllamacpp.CommonParams()
         params.model.path = str(self.artefact)
+        if self.model.lora:
+            # The base's weights are memory-mapped: another engine on the same file shares
+            # their pages, so an adapted model costs its adapter and its KV cache only.
+            params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(self.model.lora, 1.0)]
         params.n_parallel = self.model.parallel
         params.n_ctx = self.model.context_length * self.model.parallel
         threads = self.settings.threads or os.cpu_count() or 1

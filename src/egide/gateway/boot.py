@@ -15,6 +15,7 @@ from egide.backends import Backend, backend_class
 from egide.config import Settings
 from egide.errors import ConfigError, EgideError
 from egide.gateway.accounting import Accounting
+from egide.gateway.finetuned import FineTunedModels
 from egide.gateway.knowledge import build_knowledge
 from egide.gateway.labels import LabelGuard
 from egide.gateway.metrics import Metrics
@@ -55,17 +56,19 @@ class Runtime:
     files: FileService
     jobs: JobService
     runner: JobRunner
+    finetuned: FineTunedModels
 
     async def start(self, progress: Progress | None = None) -> None:
-        for backend in self.gateway.backends.values():
+        for backend in list(self.gateway.backends.values()):
             await backend.start(progress)
+        await self.finetuned.sync()
         await self.gateway.knowledge.start()
         self.runner.start()
 
     async def close(self) -> None:
         await self.runner.close()
         await self.gateway.knowledge.close()
-        for backend in self.gateway.backends.values():
+        for backend in list(self.gateway.backends.values()):
             await backend.close()
         self.gateway.accounting.close()  # writes what is still queued
         self.audit.close()  # flushes and signs a final checkpoint
@@ -120,9 +123,29 @@ def build_runtime(settings: Settings, progress: Progress | None = None) -> Runti
         # Fine-tunable: models served by the embedded engine (and the fake stand-in).
         lambda: [m.id for m in settings.all_models() if m.backend in ("embedded", "fake")],
     )
-    runner = build_runner(settings, db, backends, jobs)
+    finetuned = FineTunedModels(
+        settings,
+        JobRepository(db),
+        registry,
+        ArtefactRepository(db),
+        backends,
+        gateway.guard,
+        OrgRepository(db),
+    )
+    runner = build_runner(settings, db, backends, jobs, finetuned)
     return Runtime(
-        settings, db, gateway, auth, new_key, scheme, ceiling, audit, files, jobs, runner
+        settings,
+        db,
+        gateway,
+        auth,
+        new_key,
+        scheme,
+        ceiling,
+        audit,
+        files,
+        jobs,
+        runner,
+        finetuned,
     )
 
 

@@ -81,6 +81,8 @@ class LabelGuard:
         self.ceiling = ceiling
         self.audit = audit
         self._model_labels: dict[str, Label] = {}
+        # A model owned by an organisation (a fine-tuned one) is for that subtree only.
+        self.model_scopes: dict[str, tuple[str, ...]] = {}
         self.vocabulary = (
             frozenset(word for spelling in scheme.spellings() for word in spelling.split())
             | _CAVEAT_WORDS
@@ -100,7 +102,8 @@ class LabelGuard:
         working label and the model's label; record the decision."""
         working = parse_marking(marking, self.scheme) if marking else bottom(self.scheme)
         answer = working.join(self.model_label(model))
-        resource = Resource("model", (), label=answer, model=model.id)
+        scope = self.model_scopes.get(model.id, ())
+        resource = Resource("model", scope, label=answer, model=model.id)
         decision = decide(caller.principal, action, resource, ceiling=self.ceiling)
         self.audit.append(
             DecisionEvent(
@@ -116,6 +119,17 @@ class LabelGuard:
         if not decision.allowed:
             raise PermissionDenied(decision.reason)
         return Cleared(working, answer)
+
+    def header(self, model: ModelConfig) -> str:
+        """The model's own label as ``X-Egide-Label`` renders it."""
+        return render(self.model_label(model))
+
+    def may_use(self, caller: Caller, model: ModelConfig) -> bool:
+        """Whether the caller may use ``model`` at all (what ``/v1/models`` lists)."""
+        scope = self.model_scopes.get(model.id, ())
+        resource = Resource("model", scope, label=self.model_label(model), model=model.id)
+        decision = decide(caller.principal, Action.USE_MODEL, resource, ceiling=self.ceiling)
+        return decision.allowed
 
     def check_prompt(self, caller: Caller, request: ChatRequest, cleared: Cleared) -> None:
         """Refuse input that carries a marking above the working label (the text is never

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,14 +57,35 @@ class Gateway:
     # -- models -----------------------------------------------------------------------
 
     def list_models(self, caller: Caller) -> JSON:
-        return {"object": "list", "data": [self._card(b) for b in self.backends.values()]}
+        """The models the caller may use: a model above their clearance, or owned by an
+        organisation outside their branch, is not listed."""
+        data = [self._card(b) for b in self._usable(caller)]
+        return {"object": "list", "data": data}
 
     def get_model(self, caller: Caller, model_id: str) -> JSON:
-        return self._card(self._backend(model_id))
+        backend = self._backend(model_id, caller=caller)
+        self.guard.clear(caller, Action.USE_MODEL, backend.model, None)
+        return self._card(backend)
+
+    def adapter_file(self, caller: Caller, model_id: str) -> Path:
+        """The GGUF LoRA of a fine-tuned model, for a caller who may use it."""
+        backend = self._backend(model_id, caller=caller)
+        self.guard.clear(caller, Action.USE_MODEL, backend.model, None)
+        if not backend.model.lora:
+            raise Unsupported(
+                f"model {model_id!r} has no adapter to download: only fine-tuned models "
+                "(ft:...) do",
+                param="model",
+            )
+        return Path(backend.model.lora)
+
+    def _usable(self, caller: Caller) -> list[Backend]:
+        return [b for b in self.backends.values() if self.guard.may_use(caller, b.model)]
 
     def _card(self, backend: Backend) -> JSON:
         model = backend.model
         caps = {c.value for c in model.capabilities}
+        tuned = {"type": "fine-tuned", "job": model.job, "root": model.root} if model.job else {}
         return {
             "id": model.id,
             "object": "model",
@@ -74,18 +96,23 @@ class Gateway:
                 "completion_chat": "chat" in caps,
                 "completion_fim": False,
                 "function_calling": "tools" in caps,
-                "fine_tuning": False,
+                "fine_tuning": backend.kind in ("embedded", "fake") and not model.lora,
                 "vision": False,
                 "embeddings": "embeddings" in caps,
                 "json_schema": "json_schema" in caps,
             },
             "type": "base",
+            "label": self.guard.header(model),
+            **tuned,
         }
 
-    def _backend(self, model_id: str, capability: Capability | None = None) -> Backend:
+    def _backend(
+        self, model_id: str, capability: Capability | None = None, caller: Caller | None = None
+    ) -> Backend:
         backend = self.backends.get(model_id)
         if backend is None:
-            known = ", ".join(sorted(self.backends)) or "none"
+            names = self._usable(caller) if caller else self.backends.values()
+            known = ", ".join(sorted(b.model.id for b in names)) or "none"
             raise ModelNotFound(
                 f"the model {model_id!r} does not exist here; use one of: {known} "
                 "(GET /v1/models lists them)",
@@ -107,7 +134,7 @@ class Gateway:
     async def chat(
         self, caller: Caller, request: ChatRequest, marking: str | None = None
     ) -> Answer:
-        backend = self._backend(request.model, Capability.CHAT)
+        backend = self._backend(request.model, Capability.CHAT, caller)
         if request.tools and request.tool_choice != "none":
             self._require(backend, Capability.TOOLS, "tools")
         if request.response_format and request.response_format.type != "text":
@@ -152,7 +179,7 @@ class Gateway:
     async def complete(
         self, caller: Caller, request: CompletionRequest, marking: str | None = None
     ) -> Answer:
-        backend = self._backend(request.model, Capability.COMPLETIONS)
+        backend = self._backend(request.model, Capability.COMPLETIONS, caller)
         cleared = self.guard.clear(caller, Action.COMPLETE, backend.model, marking)
         as_chat = ChatRequest.model_validate(
             {
@@ -196,7 +223,7 @@ class Gateway:
         return Answer(cleared.header, body)
 
     async def embed(self, caller: Caller, request: EmbeddingRequest) -> JSON:
-        backend = self._backend(request.model, Capability.EMBEDDINGS)
+        backend = self._backend(request.model, Capability.EMBEDDINGS, caller)
         if request.dimensions is not None:
             raise InvalidRequest(
                 "'dimensions' is not supported: the embedding size is fixed by the model; "

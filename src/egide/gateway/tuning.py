@@ -8,7 +8,7 @@ from typing import Any
 
 from egide.backends import Backend
 from egide.config import Settings
-from egide.errors import Unsupported
+from egide.gateway.finetuned import FineTunedModels
 from egide.store import Database
 from egide.store.files import FileRepository
 from egide.store.jobs import JobRecord, JobRepository
@@ -38,14 +38,12 @@ def job_spec(
 
 
 def build_runner(
-    settings: Settings, db: Database, backends: dict[str, Backend], jobs: JobService
+    settings: Settings,
+    db: Database,
+    backends: dict[str, Backend],
+    jobs: JobService,
+    finetuned: FineTunedModels,
 ) -> JobRunner:
-    async def on_success(job: JobRecord, adapter: Path) -> str:
-        raise Unsupported(
-            f"the adapter was trained and kept in {adapter}, but this version cannot serve "
-            "fine-tuned models yet"
-        )
-
     return JobRunner(
         JobRepository(db),
         FileRepository(db, settings.home / "files"),
@@ -53,6 +51,7 @@ def build_runner(
         count_tokens=lambda model, text: backends[model].count_tokens(text),
         context_length=lambda model: backends[model].model.context_length,
         spec_for=lambda job, train, val, out: job_spec(job, backends[job.model], train, val, out),
-        on_success=on_success,
+        on_success=finetuned.register,
+        on_pass=finetuned.sync,
         changed=lambda job, summary: jobs.changed(None, "job-transition", job, summary),
     )

@@ -64,10 +64,31 @@ class ArtefactRegistry:
                 f"model {model.id!r} (backend {model.backend}) needs a 'path' to its weights"
             )
         if model.path.startswith("package:"):
-            return self._prepare_packaged(
+            base = self._prepare_packaged(
                 model, packaged(model.path.removeprefix("package:")), progress
             )
-        return self._prepare_file(model, Path(model.path).expanduser(), progress)
+        else:
+            base = self._prepare_file(model, Path(model.path).expanduser(), progress)
+        if model.lora:
+            # The model's own artefact is its adapter: that is what its record names.
+            self.adapter(model.id, Path(model.lora).expanduser(), model.lora_sha256, "file")
+        return base
+
+    def adapter(self, model_id: str, path: Path, sha256: str | None, source: str) -> str:
+        """Verify a GGUF LoRA adapter (format, and digest when pinned) and record it as
+        ``model_id``'s artefact; return its sha256."""
+        if not path.is_file():
+            raise ArtefactRejected(f"model {model_id!r}: adapter file {path} does not exist")
+        if sniff_format(path) is not ArtefactFormat.GGUF:
+            raise ArtefactRejected(f"model {model_id!r}: adapter {path} must be a GGUF LoRA")
+        actual = sha256_file(path)
+        if sha256 and actual != sha256.lower():
+            raise ArtefactRejected(
+                f"model {model_id!r}: adapter {path} has sha256 {actual}, not the recorded "
+                f"{sha256}; it was altered and will not be served"
+            )
+        self._record(model_id, path, actual, ArtefactFormat.GGUF, source)
+        return actual
 
     def _prepare_file(self, model: ModelConfig, path: Path, progress: Progress | None) -> Path:
         if not path.is_file():

@@ -67,7 +67,9 @@ class JobRunner:
         spec_for: SpecFor,
         on_success: OnSuccess,
         changed: Callable[[JobRecord, str], None],
+        on_pass: Callable[[], Awaitable[None]] | None = None,
         worker_module: str = "egide.tuning.worker",
+        requires: tuple[str, ...] = ("torch", "transformers", "peft", "gguf"),
         poll_s: float = 1.0,
     ) -> None:
         self.jobs = jobs
@@ -78,7 +80,9 @@ class JobRunner:
         self.spec_for = spec_for
         self.on_success = on_success
         self.changed = changed
+        self.on_pass = on_pass
         self.worker_module = worker_module
+        self.requires = requires
         self.poll_s = poll_s
         self._workers: dict[str, _Worker] = {}
         self._task: asyncio.Task[None] | None = None
@@ -113,6 +117,8 @@ class JobRunner:
 
     async def step(self) -> None:
         """One pass over every job that needs something."""
+        if self.on_pass is not None:
+            await self.on_pass()
         for job in await asyncio.to_thread(self.jobs.with_status, "QUEUED"):
             await self._validate(job)
         for job in await asyncio.to_thread(self.jobs.with_status, "VALIDATED"):
@@ -194,7 +200,8 @@ class JobRunner:
         return spec_path
 
     async def _launch(self, job: JobRecord, status: str) -> None:
-        if importlib.util.find_spec(self.worker_module) is None:
+        modules = (self.worker_module, *self.requires)
+        if any(importlib.util.find_spec(m) is None for m in modules):
             await self._finish(
                 job,
                 "FAILED",

@@ -1,0 +1,240 @@
+"""LoRA supervised fine-tuning with transformers + peft (the ``tuning`` extra).
+
+The base loads from the registry's artefact: a GGUF through transformers' GGUF support
+(dequantised to float32 on CPU, bfloat16 on GPU), or a directory of safetensors. Loss is
+on assistant turns only (:mod:`egide.tuning.examples`). Batches follow a deterministic
+order (one shuffled permutation per epoch, seeded by the spec), so a resumed run trains
+on exactly the batches it had not trained on. A checkpoint holds the adapter and the
+optimizer's moments as safetensors (no pickle) and is switched to atomically.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) each process takes its share of every batch and
+gradients are averaged by DistributedDataParallel; only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from egide.tuning.examples import IGNORE, ChatEncoder, Encoded, read_examples
+from egide.tuning.gguf_lora import convert
+from egide.tuning.spec import JobSpec
+from egide.tuning.worker import Progress, Stop
+
+
+def load_base(spec: JobSpec, dtype: torch.dtype) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(spec.base_model_path)
+    if not path.exists():
+        raise FileNotFoundError(2, "base model not found", str(path))
+    where, extra = (path.parent, {"gguf_file": path.name}) if path.is_file() else (path, {})
+    tokenizer = AutoTokenizer.from_pretrained(where, **extra)
+    model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **extra)
+    return tokenizer, model
+
+
+def schedule(total: int, warmup: int) -> Any:
+    """Linear warm-up over ``warmup`` steps, then linear decay to zero at ``total``."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return factor
+
+
+class Trainer:
+    def __init__(self, spec: JobSpec, progress: Progress, stop: Stop) -> None:
+        self.spec = spec
+        self.progress = progress
+        self.stop = stop
+        self.out = spec.output
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        cuda = torch.cuda.is_available()
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = torch.device(f"cuda:{local}" if cuda else "cpu")
+        self.dtype = torch.bfloat16 if cuda else torch.float32
+
+    # -- setup --------------------------------------------------------------------------
+
+    def run(self) -> int:
+        final = self.out / "adapter"
+        if (final / "adapter.gguf").exists() or (final / "COMPLETE").exists():
+            self.progress.write(status="succeeded")  # finished before a restart
+            return 0
+        torch.manual_seed(self.spec.seed)
+        if self.device.type != "cuda":
+            torch.set_num_threads(self.spec.threads or os.cpu_count() or 1)
+        if self.world > 1:
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            torch.distributed.init_process_group(backend)
+        tokenizer, base = load_base(self.spec, self.dtype)
+        encoder = ChatEncoder(tokenizer, self.spec.max_seq_len)
+        train = [encoder.encode(e) for e in read_examples(map(Path, self.spec.train_files))]
+        train = [e for e in train if e.trained]
+        if not train:
+            raise ValueError(
+                f"no assistant token is left to train on within seq_len {self.spec.max_seq_len}"
+            )
+        valid = [encoder.encode(e) for e in read_examples(map(Path, self.spec.validation_files))]
+        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.model = self._with_lora(base).to(self.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            self.params, lr=self.spec.learning_rate, weight_decay=self.spec.weight_decay
+        )
+        total = self.spec.training_steps or max(
+            1, math.ceil((self.spec.epochs or 1.0) * len(train) / self.spec.batch_size)
+        )
+        warmup = int(total * self.spec.warmup_fraction)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule(total, warmup))
+        start, tokens = self._resume()
+        wrapped = self.model
+        if self.world > 1:
+            wrapped = torch.nn.parallel.DistributedDataParallel(self.model)
+        return self._loop(wrapped, train, valid, start, total, tokens)
+
+    def _with_lora(self, base: Any) -> Any:
+        from peft import LoraConfig, get_peft_model
+
+        present = {name.rsplit(".", 1)[-1] for name, _ in base.named_modules()}
+        targets = [t for t in self.spec.target_modules if t in present]
+        if not targets:
+            raise ValueError(
+                f"the base model has none of the target modules {self.spec.target_modules}"
+            )
+        config = LoraConfig(
+            r=self.spec.lora_rank,
+            lora_alpha=self.spec.alpha,  # type: ignore[arg-type]
+            lora_dropout=0.0,
+            target_modules=targets,
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+        return get_peft_model(base, config)
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def _loop(
+        self,
+        model: Any,
+        train: list[Encoded],
+        valid: list[Encoded],
+        start: int,
+        total: int,
+        tokens: int,
+    ) -> int:
+        every = self.spec.eval_every or max(1, total // 5)
+        model.train()
+        for step in range(start, total):
+            if self.stop.requested:
+                self._checkpoint(step, tokens, self._validate(valid))
+                self.progress.write(status="cancelled")
+                return 2
+            began = time.perf_counter()
+            batch = self._batch(train, step)
+            ids, mask, labels = self._collate(batch)
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            seen = int(mask.sum()) * self.world
+            tokens += seen
+            took = time.perf_counter() - began
+            self.progress.write(
+                step=step + 1,
+                total_steps=total,
+                train_loss=round(float(loss), 5),
+                learning_rate=self.scheduler.get_last_lr()[0],
+                trained_tokens=tokens,
+                tokens_per_s=round(seen / took, 1),
+            )
+            if (step + 1) % every == 0 and step + 1 < total:
+                self._checkpoint(step + 1, tokens, self._validate(valid))
+                model.train()
+        self._finish(total, tokens, self._validate(valid))
+        return 0
+
+    def _batch(self, data: list[Encoded], step: int) -> list[Encoded]:
+        """The examples of ``step``: a window over the epochs' permutations; this process's
+        share of it under torchrun."""
+        size = self.spec.batch_size
+        first = step * size
+        picked = []
+        for position in range(first, first + size):
+            epoch, index = divmod(position, len(data))
+            order = list(range(len(data)))
+            random.Random(f"{self.spec.seed}:{epoch}").shuffle(order)
+            picked.append(data[order[index]])
+        return picked[self.rank :: self.world] or picked[:1]
+
+    def _collate(self, batch: list[Encoded]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        width = max(len(e.input_ids) for e in batch)
+        ids = torch.full((len(batch), width), self.pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+        for row, example in enumerate(batch):
+            n = len(example.input_ids)
+            ids[row, :n] = torch.tensor(example.input_ids)
+            mask[row, :n] = 1
+            labels[row, :n] = torch.tensor(example.labels)
+        return ids.to(self.device), mask.to(self.device), labels.to(self.device)
+
+    @torch.no_grad()
+    def _validate(self, valid: list[Encoded]) -> float | None:
+        if not valid:
+            return None
+        self.model.eval()
+        losses, weights = 0.0, 0
+        for i in range(0, len(valid), self.spec.batch_size):
+            batch = [e for e in valid[i : i + self.spec.batch_size] if e.trained]
+            if not batch:
+                continue
+            ids, mask, labels = self._collate(batch)
+            loss = self.model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            count = int((labels != IGNORE).sum())
+            losses += float(loss) * count
+            weights += count
+        return round(losses / weights, 5) if weights else None
+
+    # -- checkpoints and the result -----------------------------------------------------
+
+    def _checkpoint(self, step: int, tokens: int, validation: float | None) -> None:
+        if self.rank == 0:
+            from egide.tuning.checkpoint import save_checkpoint
+
+            save_checkpoint(self.out, self.model, self.optimizer, self.scheduler, step, tokens)
+        self.progress.write(checkpoint=step, step=step, validation_loss=validation)
+
+    def _resume(self) -> tuple[int, int]:
+        from egide.tuning.checkpoint import load_checkpoint
+
+        return load_checkpoint(self.out, self.model, self.optimizer, self.scheduler)
+
+    def _finish(self, total: int, tokens: int, validation: float | None) -> None:
+        if self.rank == 0:
+            partial = self.out / "adapter.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            self.model.save_pretrained(str(partial), save_embedding_layers=False)
+            if Path(self.spec.base_model_path).is_file():
+                gguf = convert(partial, Path(self.spec.base_model_path), partial / "adapter.gguf")
+                digest = hashlib.sha256(gguf.read_bytes()).hexdigest()
+                (partial / "adapter.gguf.sha256").write_text(digest + "\n")
+            (partial / "COMPLETE").write_text(json.dumps({"steps": total, "tokens": tokens}))
+            os.replace(partial, self.out / "adapter")
+        self.progress.write(checkpoint=total, step=total, validation_loss=validation)
+        self.progress.write(status="succeeded", trained_tokens=tokens)
