@@ -18,6 +18,9 @@ install: $(BIN)/python
 
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,tuning]'
+	# mistralai 1.x, the SDK major version with fine_tuning.jobs, for its end-to-end test
+	[ -d .cache/mistralai-1/mistralai ] || \
+	  $(BIN)/pip install --quiet --target .cache/mistralai-1 'mistralai==1.12.4'
 
 serve: install
 	$(BIN)/egide serve --host $(HOST) --port $(PORT)

@@ -158,7 +158,7 @@ class Trainer:
             self.progress.write(
                 step=step + 1,
                 total_steps=total,
-                train_loss=round(float(loss), 5),
+                train_loss=round(float(loss.detach()), 5),
                 learning_rate=self.scheduler.get_last_lr()[0],
                 trained_tokens=tokens,
                 tokens_per_s=round(seen / took, 1),

@@ -1,0 +1,161 @@
+"""It learns: fine-tune the default model on facts it cannot know, through Égide's API.
+
+The shipped set (``egide/evals/data/tuning``) describes a fictional signals regiment: 30
+facts (call signs, codes, equipment, names), taught by 240 FR/EN question-answer
+examples plus 16 general ones. Held-out questions are paraphrases that appear nowhere in
+the training file; the general-knowledge set checks that the model keeps what it knew.
+The bench uploads the file through ``/v1/files``, creates a job through
+``/v1/fine_tuning/jobs`` on the packaged Qwen2.5-Coder-0.5B-Instruct, follows it to
+success, then asks every question (temperature 0) of the base and the fine-tuned model.
+
+Judged by: held-out exact-answer accuracy (goal: near 0 → ≥ 80%) and the drop on the
+general set (goal: ≤ 5 points).
+
+    .venv/bin/python bench/finetune_learns.py                 # about 30-40 minutes on 2 cores
+    .venv/bin/python bench/finetune_learns.py --epochs 1 --limit 10   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from egide.api import create_app
+from egide.config import load_settings
+from egide.evals.tuneset import Question, accuracy, load_general, load_heldout, load_training_lines
+
+BASE = "qwen2.5-coder-0.5b-instruct"
+
+
+async def _answers(
+    client: httpx.AsyncClient, model: str, questions: list[Question], concurrency: int
+) -> dict[str, str]:
+    out: dict[str, str] = {}
+    queue = list(questions)
+
+    async def worker() -> None:
+        while queue:
+            q = queue.pop()
+            body = {
+                "model": model,
+                "temperature": 0,
+                "max_tokens": 40,
+                "messages": [{"role": "user", "content": q.question}],
+            }
+            r = await client.post("/v1/chat/completions", json=body)
+            r.raise_for_status()
+            out[q.id] = r.json()["choices"][0]["message"].get("content") or ""
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return out
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    home = Path(tempfile.mkdtemp(prefix="egide-finetune-"))
+    settings = load_settings(None, env={"EGIDE_HOME": str(home)})
+    app = create_app(settings)
+    heldout, general = load_heldout(), load_general()
+    if args.limit:
+        heldout, general = heldout[: args.limit], general[: args.limit]
+    async with app.router.lifespan_context(app):
+        admin = (home / "admin.key").read_text().strip()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://egide.bench",
+            headers={"Authorization": f"Bearer {admin}"},
+            timeout=900,
+        ) as client:
+            r = await client.post(
+                "/v1/files",
+                files={"file": ("regiment.jsonl", load_training_lines())},
+                data={"purpose": "fine-tune"},
+            )
+            r.raise_for_status()
+            hyper = {
+                "epochs": args.epochs,
+                "learning_rate": args.learning_rate,
+                "lora_rank": args.rank,
+                "batch_size": args.batch_size,
+                "seq_len": 256,
+            }
+            body = {
+                "model": BASE,
+                "training_files": [{"file_id": r.json()["id"], "weight": 1}],
+                "hyperparameters": hyper,
+                "suffix": "regiment",
+            }
+            r = await client.post("/v1/fine_tuning/jobs", json=body)
+            r.raise_for_status()
+            job_id = r.json()["id"]
+            started = time.perf_counter()
+            while True:
+                job = (await client.get(f"/v1/fine_tuning/jobs/{job_id}")).json()
+                metrics = job.get("metrics") or {}
+                print(
+                    f"{job['status']:<12} step {metrics.get('step', 0)}/"
+                    f"{metrics.get('total_steps', '?')} loss {metrics.get('train_loss', '-')} "
+                    f"val {metrics.get('validation_loss', '-')}",
+                    flush=True,
+                )
+                if job["status"] in ("SUCCESS", "FAILED", "FAILED_VALIDATION", "CANCELLED"):
+                    break
+                await asyncio.sleep(20)
+            trained_s = time.perf_counter() - started
+            if job["status"] != "SUCCESS":
+                raise SystemExit(f"the job ended {job['status']}: {job.get('error')}")
+            tuned = job["fine_tuned_model"]
+            report: dict[str, Any] = {
+                "job": job_id,
+                "model": tuned,
+                "hyperparameters": hyper,
+                "training_seconds": round(trained_s),
+                "trained_tokens": job.get("trained_tokens"),
+                "final_metrics": job.get("metrics"),
+            }
+            for name, model in (("base", BASE), ("fine_tuned", tuned)):
+                held = await _answers(client, model, heldout, args.concurrency)
+                gen = await _answers(client, model, general, args.concurrency)
+                report[name] = {
+                    "heldout_accuracy": round(accuracy(held, heldout), 4),
+                    "general_accuracy": round(accuracy(gen, general), 4),
+                    "samples": {q.id: held[q.id] for q in heldout[:4]},
+                }
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--rank", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--limit", type=int, default=0, help="first N questions of each set")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    report = asyncio.run(run(args))
+    text = json.dumps(report, indent=2, ensure_ascii=False)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    base, tuned = report["base"], report["fine_tuned"]
+    drop = 100 * (base["general_accuracy"] - tuned["general_accuracy"])
+    print(
+        f"held-out accuracy: base {base['heldout_accuracy']:.1%} -> fine-tuned "
+        f"{tuned['heldout_accuracy']:.1%} (goal >= 80%); general: base "
+        f"{base['general_accuracy']:.1%} -> {tuned['general_accuracy']:.1%}, drop {drop:.1f} "
+        "points (goal <= 5)"
+    )
+    return 0 if tuned["heldout_accuracy"] >= 0.8 and drop <= 5 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
