@@ -14,6 +14,8 @@ on the same spec, it resumes from its last checkpoint. Needs the ``tuning`` extr
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import json
 import logging
 import os
@@ -74,6 +76,33 @@ def reason(exc: BaseException, spec: JobSpec) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def die_with_parent() -> None:
+    """Linux: be sent SIGTERM (checkpoint, stop) when the process that started us dies, so
+    that a killed server never leaves a worker training behind its back."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def exclusive(output: Path) -> Any:
+    """Hold the job's lock: two workers never train the same job. Waits a minute for a
+    previous worker that is still checkpointing."""
+    handle = (output / ".lock").open("w")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"another worker is still training in {output}; stop it first"
+                ) from None
+            time.sleep(0.5)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -87,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     progress = Progress(spec.output / "progress.jsonl", enabled=rank == 0)
     stop = Stop()
+    die_with_parent()
     try:
+        lock = exclusive(spec.output)  # noqa: F841 - held until the process exits
         from egide.tuning.trainer import Trainer
 
         return Trainer(spec, progress, stop).run()

@@ -1,0 +1,149 @@
+"""Serving speed of a fine-tuned model: the base with a LoRA adapter vs the base alone.
+
+Both are served by Égide's embedded engine in one process (``create_app``, requests
+through the ASGI app): the packaged Qwen2.5-Coder-0.5B-Instruct, and the same weights
+with a GGUF LoRA of rank 16 on every attention and MLP projection of every block — the
+shape of adapter a fine-tuning job produces, written by Égide's converter from random
+PEFT tensors (speed does not depend on the values). One request at a time, temperature
+0, 128 tokens, the same prompts; the two models alternate within each round.
+
+Judged by: adapter tokens/s ÷ base tokens/s (goal ≥ 0.9).
+
+    .venv/bin/python bench/adapter_serving.py            # 3 rounds, about 5 minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from egide.api import create_app
+from egide.config import load_settings
+from egide.tuning.gguf_lora import base_info, convert
+
+BASE = "qwen2.5-coder-0.5b-instruct"
+ADAPTED = "qwen-lora-r16"
+PROMPTS = [
+    "Explique en détail le fonctionnement d'un moteur diesel.",
+    "Write a long description of how a convoy is organised.",
+    "Décris les étapes de maintenance d'un groupe électrogène.",
+    "List and explain twenty safety rules for a fuel depot.",
+]
+NAMES = {
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+
+
+def synthetic_adapter(base: Path, where: Path, rank: int = 16) -> Path:
+    from safetensors.numpy import save_file
+
+    _, shapes, _ = base_info(base)
+    rng = np.random.default_rng(0)
+    tensors = {}
+    for name, (n_in, n_out) in shapes.items():
+        parts = name.split(".")
+        if len(parts) != 4 or parts[0] != "blk" or parts[3] != "weight" or parts[2] not in NAMES:
+            continue
+        key = f"base_model.model.model.layers.{parts[1]}.{NAMES[parts[2]]}"
+        tensors[f"{key}.lora_A.weight"] = rng.normal(0, 0.01, (rank, n_in)).astype(np.float32)
+        tensors[f"{key}.lora_B.weight"] = rng.normal(0, 0.01, (n_out, rank)).astype(np.float32)
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "adapter_config.json").write_text(json.dumps({"lora_alpha": 2 * rank}))
+    save_file(tensors, str(where / "adapter_model.safetensors"))
+    return convert(where, base, where / "adapter.gguf")
+
+
+async def measure(client: httpx.AsyncClient, model: str) -> tuple[int, float]:
+    tokens, seconds = 0, 0.0
+    for prompt in PROMPTS:
+        body = {
+            "model": model,
+            "messages": [{"role": "user", "content": prompt}],
+            "temperature": 0,
+            "seed": 1234,
+            "max_tokens": 128,
+        }
+        began = time.perf_counter()
+        r = await client.post("/v1/chat/completions", json=body)
+        seconds += time.perf_counter() - began
+        r.raise_for_status()
+        tokens += r.json()["usage"]["completion_tokens"]
+    return tokens, seconds
+
+
+async def run(rounds: int) -> dict[str, float]:
+    home = Path(tempfile.mkdtemp(prefix="egide-adapter-bench-"))
+    settings = load_settings(None, env={"EGIDE_HOME": str(home)})
+    from egide.registry import ArtefactRegistry
+    from egide.store import open_database
+    from egide.store.artefacts import ArtefactRepository
+
+    db = open_database(home)
+    base_path = ArtefactRegistry(settings, ArtefactRepository(db)).prepare(settings.all_models()[0])
+    db.close()
+    assert base_path is not None
+    adapter = synthetic_adapter(base_path, home / "adapter")
+    config = home / "egide.toml"
+    config.write_text(
+        "[[models]]\n"
+        f'id = "{ADAPTED}"\n'
+        'backend = "embedded"\n'
+        'path = "package:qwen2.5-coder-0.5b-instruct-q4_k_m"\n'
+        f'lora = "{adapter}"\n'
+        'capabilities = ["chat", "completions", "streaming"]\n'
+    )
+    app = create_app(load_settings(config, env={"EGIDE_HOME": str(home)}))
+    rates: dict[str, list[float]] = {BASE: [], ADAPTED: []}
+    async with app.router.lifespan_context(app):
+        key = (home / "admin.key").read_text().strip()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://egide.bench",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=600,
+        ) as client:
+            await measure(client, BASE)  # warm-up
+            await measure(client, ADAPTED)
+            for round_ in range(rounds):
+                order = (BASE, ADAPTED) if round_ % 2 == 0 else (ADAPTED, BASE)
+                for model in order:
+                    tokens, seconds = await measure(client, model)
+                    rates[model].append(tokens / seconds)
+                print(
+                    f"round {round_ + 1}: base {rates[BASE][-1]:.1f}, adapter "
+                    f"{rates[ADAPTED][-1]:.1f} tokens/s",
+                    flush=True,
+                )
+    base, adapted = statistics.median(rates[BASE]), statistics.median(rates[ADAPTED])
+    return {"base_tokens_per_s": base, "adapter_tokens_per_s": adapted, "ratio": adapted / base}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    result = asyncio.run(run(args.rounds))
+    print(
+        f"served tokens/s: base {result['base_tokens_per_s']:.1f}, with adapter "
+        f"{result['adapter_tokens_per_s']:.1f}; ratio {result['ratio']:.3f} (goal >= 0.9)"
+    )
+    return 0 if result["ratio"] >= 0.9 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
