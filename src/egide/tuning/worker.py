@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = Stop()
     die_with_parent()
     try:
-        lock = exclusive(spec.output)  # noqa: F841 - held until the process exits
+        # Under a launcher the processes of one run share the job: the first holds it.
+        lock = exclusive(spec.output) if rank == 0 else None  # noqa: F841 - held to exit
         from egide.tuning.trainer import Trainer
 
         return Trainer(spec, progress, stop).run()

@@ -1,0 +1,131 @@
+"""The trainer on a tiny random Llama saved as safetensors (made here, in seconds): a
+safetensors base trains, and the same spec runs under ``torchrun`` with two processes
+(gloo on CPU), as it would on GPU nodes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+WORDS = ["quel", "est", "l", "indicatif", "de", "la", "section", "héron", "?", ".", "'"]
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> Path:
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    where = tmp_path_factory.mktemp("tiny-llama")
+    specials = ["<pad>", "<s>", "</s>", "<unk>", "<|im_start|>", "<|im_end|>"]
+    words = [*WORDS, "user", "assistant", "L", "Quel", *(str(i) for i in range(20))]
+    vocab = {token: i for i, token in enumerate(dict.fromkeys([*specials, *words]))}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+    )
+    tokenizer.save_pretrained(where)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
+    LlamaForCausalLM(config).save_pretrained(where, safe_serialization=True)
+    return where
+
+
+def _spec(where: Path, base: Path, steps: int) -> Path:
+    lines = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Quel est l indicatif de la section {i} ?"},
+                {"role": "assistant", "content": f"L indicatif de la section {i} est héron {i} ."},
+            ]
+        }
+        for i in range(16)
+    ]
+    train = where / "train.jsonl"
+    train.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
+    spec = {
+        "job_id": "tiny",
+        "base_model_path": str(base),
+        "base_format": "safetensors",
+        "train_files": [str(train)],
+        "validation_files": [str(train)],
+        "output_dir": str(where / "out"),
+        "training_steps": steps,
+        "batch_size": 4,
+        "max_seq_len": 64,
+        "learning_rate": 1e-2,
+        "lora_rank": 4,
+        "threads": 1,
+    }
+    path = where / "spec.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def _progress(where: Path) -> list[dict]:
+    return [json.loads(x) for x in (where / "out" / "progress.jsonl").read_text().splitlines()]
+
+
+def test_a_safetensors_base_trains_and_keeps_a_peft_adapter(tiny_base, tmp_path) -> None:
+    spec = _spec(tmp_path, tiny_base, steps=40)
+    run = subprocess.run(
+        [sys.executable, "-m", "egide.tuning.worker", str(spec)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = _progress(tmp_path)
+    assert lines[-1]["status"] == "succeeded"
+    losses = [x["train_loss"] for x in lines if "train_loss" in x]
+    assert len(losses) == 40 and sum(losses[-5:]) < 0.95 * sum(losses[:5]), losses
+    adapter = tmp_path / "out" / "adapter"
+    assert (adapter / "adapter_model.safetensors").exists()
+    assert not (adapter / "adapter.gguf").exists()  # a GGUF LoRA only for a GGUF base
+
+
+def test_the_same_spec_runs_under_torchrun_on_two_processes(tiny_base, tmp_path) -> None:
+    spec = _spec(tmp_path, tiny_base, steps=6)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    run = subprocess.run(
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "egide.tuning.worker",
+            str(spec),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    lines = _progress(tmp_path)
+    assert lines[-1]["status"] == "succeeded"
+    steps = [x["step"] for x in lines if "train_loss" in x]
+    assert steps == [1, 2, 3, 4, 5, 6]  # one writer: rank 0
+    single = [x["trained_tokens"] for x in lines if "train_loss" in x]
+    assert single[-1] > 0 and (tmp_path / "out" / "adapter" / "COMPLETE").exists()
