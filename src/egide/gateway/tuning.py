@@ -34,6 +34,9 @@ def job_spec(
         "lora_rank": hyper["lora_rank"],
         "batch_size": hyper.get("batch_size", 4),
         "max_seq_len": hyper.get("seq_len", min(512, base.model.context_length)),
+        "weight_decay": hyper.get("weight_decay", 0.0),
+        "warmup_fraction": hyper.get("warmup_fraction", 0.05),
+        "threads": base.settings.threads,
     }
 
 
