@@ -55,10 +55,11 @@ def synthetic_adapter(base: Path, where: Path, rank: int = 16) -> Path:
     _, shapes, _ = base_info(base)
     rng = np.random.default_rng(0)
     tensors = {}
-    for name, (n_in, n_out) in shapes.items():
+    for name, shape in shapes.items():
         parts = name.split(".")
-        if len(parts) != 4 or parts[0] != "blk" or parts[3] != "weight" or parts[2] not in NAMES:
+        if len(parts) != 4 or parts[0] != "blk" or parts[2] not in NAMES or len(shape) != 2:
             continue
+        n_in, n_out = shape
         key = f"base_model.model.model.layers.{parts[1]}.{NAMES[parts[2]]}"
         tensors[f"{key}.lora_A.weight"] = rng.normal(0, 0.01, (rank, n_in)).astype(np.float32)
         tensors[f"{key}.lora_B.weight"] = rng.normal(0, 0.01, (n_out, rank)).astype(np.float32)

@@ -4,9 +4,13 @@ The shipped set (``egide/evals/data/tuning``) describes a fictional signals regi
 facts (call signs, codes, equipment, names), taught by 240 FR/EN question-answer
 examples plus 16 general ones. Held-out questions are paraphrases that appear nowhere in
 the training file; the general-knowledge set checks that the model keeps what it knew.
-The bench uploads the file through ``/v1/files``, creates a job through
-``/v1/fine_tuning/jobs`` on the packaged Qwen2.5-Coder-0.5B-Instruct, follows it to
-success, then asks every question (temperature 0) of the base and the fine-tuned model.
+Mixed into the training file (unless ``--no-rehearsal``): the base model's own complete
+answers to 96 general prompts of ``rehearsal.jsonl`` (coding, definitions, writing —
+none of them an evaluation question), asked through the API first. Tuning on what the
+base already says keeps its behaviour outside the new facts (rehearsal); without it a
+small model forgets (see docs/benchmarks.md). The bench uploads the file through
+``/v1/files``, creates a job through ``/v1/fine_tuning/jobs`` on the packaged
+Qwen2.5-Coder-0.5B-Instruct, follows it to success, then asks every question (temperature 0) of the base and the fine-tuned model.
 
 Judged by: held-out exact-answer accuracy (goal: near 0 → ≥ 80%) and the drop on the
 general set (goal: ≤ 5 points).
@@ -30,13 +34,25 @@ import httpx
 
 from egide.api import create_app
 from egide.config import load_settings
-from egide.evals.tuneset import Question, accuracy, load_general, load_heldout, load_training_lines
+from egide.evals.tuneset import (
+    Question,
+    accuracy,
+    load_general,
+    load_heldout,
+    load_rehearsal_prompts,
+    load_training_lines,
+)
 
 BASE = "qwen2.5-coder-0.5b-instruct"
 
 
 async def _answers(
-    client: httpx.AsyncClient, model: str, questions: list[Question], concurrency: int
+    client: httpx.AsyncClient,
+    model: str,
+    questions: list[Question],
+    concurrency: int,
+    max_tokens: int = 40,
+    complete: bool = False,
 ) -> dict[str, str]:
     out: dict[str, str] = {}
     queue = list(questions)
@@ -47,15 +63,43 @@ async def _answers(
             body = {
                 "model": model,
                 "temperature": 0,
-                "max_tokens": 40,
+                "max_tokens": max_tokens,
                 "messages": [{"role": "user", "content": q.question}],
             }
             r = await client.post("/v1/chat/completions", json=body)
             r.raise_for_status()
-            out[q.id] = r.json()["choices"][0]["message"].get("content") or ""
+            choice = r.json()["choices"][0]
+            if complete and choice.get("finish_reason") != "stop":
+                continue
+            out[q.id] = choice["message"].get("content") or ""
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return out
+
+
+async def _rehearsal(client: httpx.AsyncClient, concurrency: int) -> bytes:
+    """Training lines from the base model's own answers to general prompts (complete
+    answers only): tuning on them keeps the base's behaviour outside the new facts."""
+    prompts = [
+        Question(id=f"r{i}", lang="", question=p, answer="")
+        for i, p in enumerate(load_rehearsal_prompts())
+    ]
+    answers = await _answers(client, BASE, prompts, concurrency, max_tokens=160, complete=True)
+    lines = [
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": q.question},
+                    {"role": "assistant", "content": answers[q.id]},
+                ]
+            },
+            ensure_ascii=False,
+        )
+        for q in prompts
+        if answers.get(q.id)
+    ]
+    print(f"rehearsal: {len(lines)} of {len(prompts)} base answers kept", flush=True)
+    return ("\n".join(lines) + "\n").encode()
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -73,9 +117,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             headers={"Authorization": f"Bearer {admin}"},
             timeout=900,
         ) as client:
+            training = load_training_lines()
+            if args.rehearsal:
+                training += await _rehearsal(client, args.concurrency)
             r = await client.post(
                 "/v1/files",
-                files={"file": ("regiment.jsonl", load_training_lines())},
+                files={"file": ("regiment.jsonl", training)},
                 data={"purpose": "fine-tune"},
             )
             r.raise_for_status()
@@ -113,6 +160,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise SystemExit(f"the job ended {job['status']}: {job.get('error')}")
             tuned = job["fine_tuned_model"]
             report: dict[str, Any] = {
+                "rehearsal": args.rehearsal,
                 "job": job_id,
                 "model": tuned,
                 "hyperparameters": hyper,
@@ -134,10 +182,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=float, default=3.0)
-    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--learning-rate", type=float, default=4e-4)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--limit", type=int, default=0, help="first N questions of each set")
+    parser.add_argument(
+        "--no-rehearsal",
+        dest="rehearsal",
+        action="store_false",
+        help="train on the facts file alone (no base answers mixed in)",
+    )
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()

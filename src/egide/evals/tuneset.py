@@ -57,6 +57,14 @@ def load_training_lines() -> bytes:
     return _file("train.jsonl").read_bytes()
 
 
+def load_rehearsal_prompts() -> list[str]:
+    """General prompts (coding, definitions, arithmetic, writing; FR and EN) whose answers
+    by the base model itself are mixed into a training set so that tuning keeps what the
+    model could already do (rehearsal). None of them is a question of ``general.jsonl``."""
+    lines = _file("rehearsal.jsonl").read_text(encoding="utf-8").splitlines()
+    return [str(json.loads(line)["prompt"]) for line in lines if line.strip()]
+
+
 def _questions(name: str) -> list[Question]:
     questions = []
     lines = _file(name).read_text(encoding="utf-8").splitlines()
