@@ -10,7 +10,8 @@ none of them an evaluation question), asked through the API first. Tuning on wha
 base already says keeps its behaviour outside the new facts (rehearsal); without it a
 small model forgets (see docs/benchmarks.md). The bench uploads the file through
 ``/v1/files``, creates a job through ``/v1/fine_tuning/jobs`` on the packaged
-Qwen2.5-Coder-0.5B-Instruct, follows it to success, then asks every question (temperature 0) of the base and the fine-tuned model.
+Qwen2.5-Coder-0.5B-Instruct, follows it to success, then asks every question
+(temperature 0) of the base and the fine-tuned model.
 
 Judged by: held-out exact-answer accuracy (goal: near 0 → ≥ 80%) and the drop on the
 general set (goal: ≤ 5 points).
