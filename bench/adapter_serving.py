@@ -31,7 +31,7 @@ from egide.config import load_settings
 from egide.tuning.gguf_lora import base_info, convert
 
 BASE = "qwen2.5-coder-0.5b-instruct"
-ADAPTED = "qwen-lora-r16"
+ADAPTED = "qwen-lora"
 PROMPTS = [
     "Explique en détail le fonctionnement d'un moteur diesel.",
     "Write a long description of how a convoy is organised.",
@@ -49,7 +49,7 @@ NAMES = {
 }
 
 
-def synthetic_adapter(base: Path, where: Path, rank: int = 16) -> Path:
+def synthetic_adapter(base: Path, where: Path, rank: int, targets: set[str]) -> Path:
     from safetensors.numpy import save_file
 
     _, shapes, _ = base_info(base)
@@ -57,7 +57,7 @@ def synthetic_adapter(base: Path, where: Path, rank: int = 16) -> Path:
     tensors = {}
     for name, shape in shapes.items():
         parts = name.split(".")
-        if len(parts) != 4 or parts[0] != "blk" or parts[2] not in NAMES or len(shape) != 2:
+        if len(parts) != 4 or parts[0] != "blk" or parts[2] not in targets or len(shape) != 2:
             continue
         n_in, n_out = shape
         key = f"base_model.model.model.layers.{parts[1]}.{NAMES[parts[2]]}"
@@ -87,7 +87,7 @@ async def measure(client: httpx.AsyncClient, model: str) -> tuple[int, float]:
     return tokens, seconds
 
 
-async def run(rounds: int) -> dict[str, float]:
+async def run(rounds: int, rank: int, targets: set[str]) -> dict[str, float]:
     home = Path(tempfile.mkdtemp(prefix="egide-adapter-bench-"))
     settings = load_settings(None, env={"EGIDE_HOME": str(home)})
     from egide.registry import ArtefactRegistry
@@ -98,7 +98,7 @@ async def run(rounds: int) -> dict[str, float]:
     base_path = ArtefactRegistry(settings, ArtefactRepository(db)).prepare(settings.all_models()[0])
     db.close()
     assert base_path is not None
-    adapter = synthetic_adapter(base_path, home / "adapter")
+    adapter = synthetic_adapter(base_path, home / "adapter", rank, targets)
     config = home / "egide.toml"
     config.write_text(
         "[[models]]\n"
@@ -137,8 +137,16 @@ async def run(rounds: int) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rank", type=int, default=16)
+    parser.add_argument(
+        "--targets",
+        choices=["all", "attention"],
+        default="all",
+        help="adapted projections: every attention and MLP one (what jobs train), or attention",
+    )
     args = parser.parse_args()
-    result = asyncio.run(run(args.rounds))
+    targets = set(NAMES) if args.targets == "all" else {n for n in NAMES if n.startswith("attn")}
+    result = asyncio.run(run(args.rounds, args.rank, targets))
     print(
         f"served tokens/s: base {result['base_tokens_per_s']:.1f}, with adapter "
         f"{result['adapter_tokens_per_s']:.1f}; ratio {result['ratio']:.3f} (goal >= 0.9)"
