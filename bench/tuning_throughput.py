@@ -65,6 +65,7 @@ def egide_phase(base: Path, data: Path, where: Path, steps: int) -> list[float]:
         "target_modules": TARGETS,
         "eval_every": steps + 1,
     }
+    where.mkdir(parents=True, exist_ok=True)
     (where / "spec.json").write_text(json.dumps(spec))
     subprocess.run(
         [sys.executable, "-m", "egide.tuning.worker", str(where / "spec.json")],

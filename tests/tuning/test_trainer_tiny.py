@@ -129,3 +129,23 @@ def test_the_same_spec_runs_under_torchrun_on_two_processes(tiny_base, tmp_path)
     assert steps == [1, 2, 3, 4, 5, 6]  # one writer: rank 0
     single = [x["trained_tokens"] for x in lines if "train_loss" in x]
     assert single[-1] > 0 and (tmp_path / "out" / "adapter" / "COMPLETE").exists()
+
+
+def test_the_loss_on_trained_positions_is_the_models_own_loss(tiny_base) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from egide.tuning.trainer import trained_loss
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
+    generator = torch.Generator().manual_seed(3)
+    ids = torch.randint(6, model.config.vocab_size, (3, 12), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[2, 9:] = 0
+    labels = ids.clone()
+    labels[:, :5] = -100  # the prompt
+    labels[2, 9:] = -100  # padding
+    expected = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    assert torch.allclose(trained_loss(model, ids, mask, labels), expected, atol=1e-6)
+    model.config.final_logit_softcapping = 0.05  # applied, as Gemma's output layer does
+    assert not torch.allclose(trained_loss(model, ids, mask, labels), expected, atol=1e-3)
