@@ -47,6 +47,9 @@ class Backend(ABC):
 
     kind: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.CHAT})
+    # Whether a fine-tuning job may take this backend's weights as its base (and its
+    # adapter be served by the same backend).
+    fine_tunable: ClassVar[bool] = False
 
     def __init__(self, model: ModelConfig, settings: Settings, artefact: Path | None) -> None:
         self.model = model

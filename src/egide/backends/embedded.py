@@ -39,6 +39,7 @@ class EmbeddedLlama(Backend):
         }
     )
 
+    fine_tunable = True
     _server: Any = None
     _pool: ThreadPoolExecutor | None = None
 

@@ -28,6 +28,7 @@ from egide.types import Capability
 @register("fake")
 class EchoBackend(Backend):
     capabilities = frozenset(Capability)
+    fine_tunable = True
     delay_s = 0.0
 
     def _echo(self, request: ChatRequest) -> list[str]:

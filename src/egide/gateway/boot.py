@@ -59,7 +59,7 @@ class Runtime:
     finetuned: FineTunedModels
 
     async def start(self, progress: Progress | None = None) -> None:
-        for backend in list(self.gateway.backends.values()):
+        for backend in self.gateway.backends.values():
             await backend.start(progress)
         await self.finetuned.sync()
         await self.gateway.knowledge.start()
@@ -68,7 +68,7 @@ class Runtime:
     async def close(self) -> None:
         await self.runner.close()
         await self.gateway.knowledge.close()
-        for backend in list(self.gateway.backends.values()):
+        for backend in self.gateway.backends.values():
             await backend.close()
         self.gateway.accounting.close()  # writes what is still queued
         self.audit.close()  # flushes and signs a final checkpoint
@@ -120,14 +120,12 @@ def build_runtime(settings: Settings, progress: Progress | None = None) -> Runti
         files,
         OrgRepository(db),
         guard,
-        # Fine-tunable: models served by the embedded engine (and the fake stand-in).
-        lambda: [m.id for m in settings.all_models() if m.backend in ("embedded", "fake")],
+        lambda: [b.model.id for b in backends.values() if b.fine_tunable and not b.model.lora],
     )
     finetuned = FineTunedModels(
         settings,
         JobRepository(db),
         registry,
-        ArtefactRepository(db),
         backends,
         gateway.guard,
         OrgRepository(db),

@@ -25,7 +25,6 @@ from egide.config import Settings
 from egide.errors import ArtefactRejected, EgideError
 from egide.gateway.labels import LabelGuard
 from egide.registry import ArtefactRegistry
-from egide.store.artefacts import ArtefactRepository
 from egide.store.jobs import JobRecord, JobRepository
 from egide.store.orgs import OrgRepository
 
@@ -43,7 +42,6 @@ class FineTunedModels:
         settings: Settings,
         jobs: JobRepository,
         registry: ArtefactRegistry,
-        artefacts: ArtefactRepository,
         backends: dict[str, Backend],
         guard: LabelGuard,
         orgs: OrgRepository,
@@ -53,7 +51,6 @@ class FineTunedModels:
         self.orgs = orgs
         self.jobs = jobs
         self.registry = registry
-        self.artefacts = artefacts
         self.backends = backends
         self.directory = settings.home / "models" / "adapters"
         self._refused: set[str] = set()
@@ -84,7 +81,7 @@ class FineTunedModels:
             model_id = job.fine_tuned_model
             if not model_id or model_id in self.backends or model_id in self._refused:
                 continue
-            record = await asyncio.to_thread(self.artefacts.get, model_id)
+            record = await asyncio.to_thread(self.registry.repo.get, model_id)
             try:
                 if record is None:
                     raise ArtefactRejected(f"no artefact is recorded for {model_id!r}")

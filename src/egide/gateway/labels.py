@@ -102,8 +102,7 @@ class LabelGuard:
         working label and the model's label; record the decision."""
         working = parse_marking(marking, self.scheme) if marking else bottom(self.scheme)
         answer = working.join(self.model_label(model))
-        scope = self.model_scopes.get(model.id, ())
-        resource = Resource("model", scope, label=answer, model=model.id)
+        resource = self._resource(model, answer)
         decision = decide(caller.principal, action, resource, ceiling=self.ceiling)
         self.audit.append(
             DecisionEvent(
@@ -126,10 +125,13 @@ class LabelGuard:
 
     def may_use(self, caller: Caller, model: ModelConfig) -> bool:
         """Whether the caller may use ``model`` at all (what ``/v1/models`` lists)."""
-        scope = self.model_scopes.get(model.id, ())
-        resource = Resource("model", scope, label=self.model_label(model), model=model.id)
+        resource = self._resource(model, self.model_label(model))
         decision = decide(caller.principal, Action.USE_MODEL, resource, ceiling=self.ceiling)
         return decision.allowed
+
+    def _resource(self, model: ModelConfig, label: Label) -> Resource:
+        """The model as policy sees it: its owner's branch (if any) and ``label``."""
+        return Resource("model", self.model_scopes.get(model.id, ()), label=label, model=model.id)
 
     def check_prompt(self, caller: Caller, request: ChatRequest, cleared: Cleared) -> None:
         """Refuse input that carries a marking above the working label (the text is never

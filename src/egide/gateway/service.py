@@ -63,14 +63,11 @@ class Gateway:
         return {"object": "list", "data": data}
 
     def get_model(self, caller: Caller, model_id: str) -> JSON:
-        backend = self._backend(model_id, caller=caller)
-        self.guard.clear(caller, Action.USE_MODEL, backend.model, None)
-        return self._card(backend)
+        return self._card(self._cleared(caller, model_id))
 
     def adapter_file(self, caller: Caller, model_id: str) -> Path:
         """The GGUF LoRA of a fine-tuned model, for a caller who may use it."""
-        backend = self._backend(model_id, caller=caller)
-        self.guard.clear(caller, Action.USE_MODEL, backend.model, None)
+        backend = self._cleared(caller, model_id)
         if not backend.model.lora:
             raise Unsupported(
                 f"model {model_id!r} has no adapter to download: only fine-tuned models "
@@ -78,6 +75,12 @@ class Gateway:
                 param="model",
             )
         return Path(backend.model.lora)
+
+    def _cleared(self, caller: Caller, model_id: str) -> Backend:
+        """The model's backend, once the caller's use of it is decided (and audited)."""
+        backend = self._backend(model_id, caller=caller)
+        self.guard.clear(caller, Action.USE_MODEL, backend.model, None)
+        return backend
 
     def _usable(self, caller: Caller) -> list[Backend]:
         return [b for b in self.backends.values() if self.guard.may_use(caller, b.model)]
@@ -96,7 +99,7 @@ class Gateway:
                 "completion_chat": "chat" in caps,
                 "completion_fim": False,
                 "function_calling": "tools" in caps,
-                "fine_tuning": backend.kind in ("embedded", "fake") and not model.lora,
+                "fine_tuning": backend.fine_tunable and not model.lora,
                 "vision": False,
                 "embeddings": "embeddings" in caps,
                 "json_schema": "json_schema" in caps,

@@ -32,10 +32,11 @@ def job_spec(
         "epochs": None if "training_steps" in hyper else hyper.get("epochs"),
         "learning_rate": hyper["learning_rate"],
         "lora_rank": hyper["lora_rank"],
-        "batch_size": hyper.get("batch_size", 4),
+        # Absent: the worker's defaults (``JobSpec``).
+        "batch_size": hyper.get("batch_size"),
         "max_seq_len": hyper.get("seq_len", min(512, base.model.context_length)),
-        "weight_decay": hyper.get("weight_decay", 0.0),
-        "warmup_fraction": hyper.get("warmup_fraction", 0.05),
+        "weight_decay": hyper.get("weight_decay"),
+        "warmup_fraction": hyper.get("warmup_fraction"),
         "threads": base.settings.threads,
     }
 

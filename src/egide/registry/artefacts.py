@@ -77,31 +77,36 @@ class ArtefactRegistry:
     def adapter(self, model_id: str, path: Path, sha256: str | None, source: str) -> str:
         """Verify a GGUF LoRA adapter (format, and digest when pinned) and record it as
         ``model_id``'s artefact; return its sha256."""
-        if not path.is_file():
-            raise ArtefactRejected(f"model {model_id!r}: adapter file {path} does not exist")
-        if sniff_format(path) is not ArtefactFormat.GGUF:
+        actual, fmt = self._verified(model_id, "adapter", path, sha256)
+        if fmt is not ArtefactFormat.GGUF:
             raise ArtefactRejected(f"model {model_id!r}: adapter {path} must be a GGUF LoRA")
-        actual = sha256_file(path)
-        if sha256 and actual != sha256.lower():
-            raise ArtefactRejected(
-                f"model {model_id!r}: adapter {path} has sha256 {actual}, not the recorded "
-                f"{sha256}; it was altered and will not be served"
-            )
-        self._record(model_id, path, actual, ArtefactFormat.GGUF, source)
+        self._record(model_id, path, actual, fmt, source)
         return actual
 
     def _prepare_file(self, model: ModelConfig, path: Path, progress: Progress | None) -> Path:
-        if not path.is_file():
-            raise ArtefactRejected(f"model {model.id!r}: weights file {path} does not exist")
-        fmt = sniff_format(path)
-        actual = sha256_file(path, progress, f"verifying {model.id}")
-        if model.sha256 and actual != model.sha256.lower():
-            raise ArtefactRejected(
-                f"model {model.id!r}: {path} has sha256 {actual} but egide.toml pins "
-                f"{model.sha256}; the file was altered or is not the one you meant"
-            )
+        actual, fmt = self._verified(model.id, "weights file", path, model.sha256, progress)
         self._record(model.id, path, actual, fmt, f"file:{path}")
         return path
+
+    def _verified(
+        self,
+        model_id: str,
+        what: str,
+        path: Path,
+        pinned: str | None,
+        progress: Progress | None = None,
+    ) -> tuple[str, ArtefactFormat]:
+        """(sha256, format) of a file in a safe format whose digest matches ``pinned``."""
+        if not path.is_file():
+            raise ArtefactRejected(f"model {model_id!r}: {what} {path} does not exist")
+        fmt = sniff_format(path)
+        actual = sha256_file(path, progress, f"verifying {model_id}")
+        if pinned and actual != pinned.lower():
+            raise ArtefactRejected(
+                f"model {model_id!r}: {path} has sha256 {actual}, not the pinned {pinned}; "
+                "the file was altered or is not the one you meant, and will not be loaded"
+            )
+        return actual, fmt
 
     def _prepare_packaged(
         self, model: ModelConfig, spec: PackagedModel, progress: Progress | None

@@ -1,10 +1,10 @@
 """Training checkpoints as safetensors, switched to atomically.
 
 ``checkpoint-<step>/`` holds the adapter's weights (``adapter.safetensors``), the
-optimizer's moments (``optimizer.safetensors``) and ``state.json`` (step, tokens, the
-scheduler's position); ``checkpoint.json`` names the current one and is replaced only
-once the new directory is complete, so a worker killed while saving resumes from the
-previous checkpoint. No pickle is written or read.
+optimizer's moments (``optimizer.safetensors``) and ``state.json`` (step and tokens: the
+learning rate is a function of the step); ``checkpoint.json`` names the current one and
+is replaced only once the new directory is complete, so a worker killed while saving
+resumes from the previous checkpoint. No pickle is written or read.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ def _trainable(model: Any) -> list[tuple[str, torch.nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
 
-def save_checkpoint(
-    out: Path, model: Any, optimizer: Any, scheduler: Any, step: int, tokens: int
-) -> None:
+def save_checkpoint(out: Path, model: Any, optimizer: Any, step: int, tokens: int) -> None:
     where = out / f"checkpoint-{step}"
     shutil.rmtree(where, ignore_errors=True)
     where.mkdir(parents=True)
@@ -36,7 +34,7 @@ def save_checkpoint(
         for key, value in optimizer.state.get(p, {}).items():
             moments[f"{n}::{key}"] = value.detach().cpu().reshape(value.shape).contiguous()
     save_file(moments, where / "optimizer.safetensors")
-    state = {"step": step, "tokens": tokens, "scheduler_epoch": scheduler.last_epoch}
+    state = {"step": step, "tokens": tokens}
     (where / "state.json").write_text(json.dumps(state))
     pointer = out / "checkpoint.json"
     partial = pointer.with_suffix(".partial")
@@ -47,8 +45,8 @@ def save_checkpoint(
             shutil.rmtree(old, ignore_errors=True)
 
 
-def load_checkpoint(out: Path, model: Any, optimizer: Any, scheduler: Any) -> tuple[int, int]:
-    """Restore the last checkpoint into model, optimizer and scheduler; (step, tokens),
+def load_checkpoint(out: Path, model: Any, optimizer: Any) -> tuple[int, int]:
+    """Restore the last checkpoint into model and optimizer; (step, tokens),
     or (0, 0) when there is none."""
     pointer = out / "checkpoint.json"
     if not pointer.exists():
@@ -67,11 +65,4 @@ def load_checkpoint(out: Path, model: Any, optimizer: Any, scheduler: Any) -> tu
             }
             if restored:
                 optimizer.state[p] = restored
-    scheduler.last_epoch = state["scheduler_epoch"]
-    scheduler._last_lr = [
-        group["initial_lr"] * lmbda(scheduler.last_epoch)
-        for group, lmbda in zip(optimizer.param_groups, scheduler.lr_lambdas, strict=True)
-    ]
-    for group, lr in zip(optimizer.param_groups, scheduler._last_lr, strict=True):
-        group["lr"] = lr
     return int(state["step"]), int(state["tokens"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,15 +75,15 @@ class ChatEncoder:
                 continue
             before = self.render(messages[:i], tools, generation=True)
             through = self.render(messages[: i + 1], tools, generation=False)
-            if not (full.startswith(through) and through.startswith(before)):
-                # A template that rewrites earlier turns (e.g. drops past reasoning): train
-                # on what the last render adds, located in the full text.
-                start = full.find(through[len(_common(before, through)) :])
-                if start < 0:
-                    continue
-                spans.append((start, start + len(through) - len(_common(before, through))))
+            if full.startswith(through) and through.startswith(before):
+                spans.append((len(before), len(through)))
                 continue
-            spans.append((len(before), len(through)))
+            # A template that rewrites earlier turns (e.g. drops past reasoning): train on
+            # what the last render adds, located in the full text.
+            added = through[len(os.path.commonprefix([before, through])) :]  # noqa: RUF071 - text
+            start = full.find(added)
+            if start >= 0:
+                spans.append((start, start + len(added)))
         return full, spans
 
     def encode(self, example: dict[str, Any]) -> Encoded:
@@ -114,12 +115,3 @@ def _clean(message: dict[str, Any]) -> dict[str, Any]:
     if calls:
         out["tool_calls"] = calls
     return out
-
-
-def _common(a: str, b: str) -> str:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return a[:n]

@@ -13,7 +13,6 @@ gradients are averaged by DistributedDataParallel; only rank 0 writes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -25,6 +24,7 @@ from typing import Any
 
 import torch
 
+from egide.registry.artefacts import sha256_file
 from egide.tuning.examples import IGNORE, ChatEncoder, Encoded, read_examples
 from egide.tuning.gguf_lora import convert
 from egide.tuning.spec import JobSpec
@@ -43,15 +43,12 @@ def load_base(spec: JobSpec, dtype: torch.dtype) -> tuple[Any, Any]:
     return tokenizer, model
 
 
-def schedule(total: int, warmup: int) -> Any:
-    """Linear warm-up over ``warmup`` steps, then linear decay to zero at ``total``."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return factor
+def learning_rate(peak: float, step: int, total: int, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then linear decay to zero at ``total``: a
+    function of the step alone, so a resumed run needs no schedule state."""
+    if step < warmup:
+        return peak * (step + 1) / (warmup + 1)
+    return peak * max(0.0, (total - step) / max(1, total - warmup))
 
 
 def trained_loss(causal: Any, ids: Any, mask: Any, labels: Any) -> Any:
@@ -80,12 +77,13 @@ class Trainer:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         self.device = torch.device(f"cuda:{local}" if cuda else "cpu")
         self.dtype = torch.bfloat16 if cuda else torch.float32
+        self._orders: dict[int, list[int]] = {}
 
     # -- setup --------------------------------------------------------------------------
 
     def run(self) -> int:
         final = self.out / "adapter"
-        if (final / "adapter.gguf").exists() or (final / "COMPLETE").exists():
+        if (final / "COMPLETE").exists():
             self.progress.write(status="succeeded")  # finished before a restart
             return 0
         torch.manual_seed(self.spec.seed)
@@ -112,8 +110,6 @@ class Trainer:
         total = self.spec.training_steps or max(
             1, math.ceil((self.spec.epochs or 1.0) * len(train) / self.spec.batch_size)
         )
-        warmup = int(total * self.spec.warmup_fraction)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule(total, warmup))
         start, tokens = self._resume()
         wrapped = self.model
         if self.world > 1:
@@ -151,6 +147,7 @@ class Trainer:
         tokens: int,
     ) -> int:
         every = self.spec.eval_every or max(1, total // 5)
+        warmup = int(total * self.spec.warmup_fraction)
         model.train()
         for step in range(start, total):
             if self.stop.requested:
@@ -163,8 +160,10 @@ class Trainer:
             loss = self._loss(model, ids, mask, labels)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+            rate = learning_rate(self.spec.learning_rate, step, total, warmup)
+            for group in self.optimizer.param_groups:
+                group["lr"] = rate
             self.optimizer.step()
-            self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             seen = int(mask.sum()) * self.world
             tokens += seen
@@ -173,7 +172,7 @@ class Trainer:
                 step=step + 1,
                 total_steps=total,
                 train_loss=round(float(loss.detach()), 5),
-                learning_rate=self.scheduler.get_last_lr()[0],
+                learning_rate=rate,
                 trained_tokens=tokens,
                 tokens_per_s=round(seen / took, 1),
             )
@@ -198,14 +197,19 @@ class Trainer:
         """The examples of ``step``: a window over the epochs' permutations; this process's
         share of it under torchrun."""
         size = self.spec.batch_size
-        first = step * size
         picked = []
-        for position in range(first, first + size):
+        for position in range(step * size, (step + 1) * size):
             epoch, index = divmod(position, len(data))
-            order = list(range(len(data)))
-            random.Random(f"{self.spec.seed}:{epoch}").shuffle(order)
-            picked.append(data[order[index]])
+            picked.append(data[self._order(epoch, len(data))[index]])
         return picked[self.rank :: self.world] or picked[:1]
+
+    def _order(self, epoch: int, size: int) -> list[int]:
+        """The shuffled order of ``epoch``, made once."""
+        if epoch not in self._orders:
+            order = list(range(size))
+            random.Random(f"{self.spec.seed}:{epoch}").shuffle(order)
+            self._orders[epoch] = order
+        return self._orders[epoch]
 
     def _collate(self, batch: list[Encoded]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         width = max(len(e.input_ids) for e in batch)
@@ -242,13 +246,13 @@ class Trainer:
         if self.rank == 0:
             from egide.tuning.checkpoint import save_checkpoint
 
-            save_checkpoint(self.out, self.model, self.optimizer, self.scheduler, step, tokens)
+            save_checkpoint(self.out, self.model, self.optimizer, step, tokens)
         self.progress.write(checkpoint=step, step=step, validation_loss=validation)
 
     def _resume(self) -> tuple[int, int]:
         from egide.tuning.checkpoint import load_checkpoint
 
-        return load_checkpoint(self.out, self.model, self.optimizer, self.scheduler)
+        return load_checkpoint(self.out, self.model, self.optimizer)
 
     def _finish(self, total: int, tokens: int, validation: float | None) -> None:
         if self.rank == 0:
@@ -257,7 +261,7 @@ class Trainer:
             self.model.save_pretrained(str(partial), save_embedding_layers=False)
             if Path(self.spec.base_model_path).is_file():
                 gguf = convert(partial, Path(self.spec.base_model_path), partial / "adapter.gguf")
-                digest = hashlib.sha256(gguf.read_bytes()).hexdigest()
+                digest = sha256_file(gguf)
                 (partial / "adapter.gguf.sha256").write_text(digest + "\n")
             (partial / "COMPLETE").write_text(json.dumps({"steps": total, "tokens": tokens}))
             os.replace(partial, self.out / "adapter")
