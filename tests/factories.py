@@ -65,3 +65,25 @@ def run_with_client(settings: Settings, test: Callable[[httpx.AsyncClient], Any]
             await test(client)
 
     asyncio.run(go())
+
+
+def job_record(**overrides: Any) -> Any:
+    """A fine-tuning job row as the store holds it; ``overrides`` set any field."""
+    from egide.store.jobs import JobRecord
+
+    values: dict[str, Any] = {
+        "id": "ftjob-1",
+        "model": "base",
+        "suffix": "unit",
+        "status": "QUEUED",
+        "auto_start": True,
+        "owner_org": None,
+        "created_by": "u1",
+        "label": "NP",
+        "training_files": ["file-a"],
+        "validation_files": [],
+        "hyperparameters": {"training_steps": 10, "learning_rate": 1e-4},
+        "created_at": 1,
+        "modified_at": 1,
+    }
+    return JobRecord(**{**values, **overrides})

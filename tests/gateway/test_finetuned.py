@@ -11,27 +11,21 @@ import pytest
 
 from egide.errors import ArtefactRejected
 from egide.store.jobs import JobRecord
-from factories import app_client, fake_settings
+from factories import app_client, fake_settings, job_record
 from support.knowledge import ensure_org, principal
 
 MODELS = [{"id": "base", "backend": "fake", "capabilities": ["chat"]}]
 
 
 def _job(owner_org: str | None, label: str) -> JobRecord:
-    return JobRecord(
+    return job_record(
         id="ftjob-0123456789abcdef01234567",
-        model="base",
         suffix="regiment",
         status="SUCCESS",
-        auto_start=True,
         owner_org=owner_org,
         created_by="someone",
         label=label,
-        training_files=["file-1"],
-        validation_files=[],
         hyperparameters={"training_steps": 1},
-        created_at=1,
-        modified_at=1,
     )
 
 

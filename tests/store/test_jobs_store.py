@@ -6,24 +6,11 @@ import pytest
 
 from egide.errors import Conflict, NotFound
 from egide.store.jobs import JobRecord, JobRepository
+from factories import job_record
 
 
 def _job() -> JobRecord:
-    return JobRecord(
-        id="ftjob-1",
-        model="base",
-        suffix="unit",
-        status="QUEUED",
-        auto_start=True,
-        owner_org=None,
-        created_by="u1",
-        label="DR",
-        training_files=["file-a"],
-        validation_files=[],
-        hyperparameters={"training_steps": 10, "learning_rate": 1e-4},
-        created_at=1,
-        modified_at=1,
-    )
+    return job_record(suffix="unit", label="DR")
 
 
 def test_transitions_are_checked_and_recorded(database) -> None:

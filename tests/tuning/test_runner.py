@@ -16,6 +16,7 @@ from egide.store import open_database
 from egide.store.files import FileRecord, FileRepository
 from egide.store.jobs import JobRecord, JobRepository
 from egide.tuning.runner import JobRunner
+from factories import job_record
 
 TESTS = Path(__file__).resolve().parents[1]
 LINE = {
@@ -44,20 +45,11 @@ def _file(files: FileRepository, name: str, text: str) -> str:
 
 
 def _job(jobs: JobRepository, file_id: str, learning_rate: float = 1e-4, **extra) -> JobRecord:
-    job = JobRecord(
+    job = job_record(
         id=f"ftjob-{learning_rate}-{time.monotonic_ns()}",
-        model="base",
         suffix="u",
-        status="QUEUED",
-        auto_start=True,
-        owner_org=None,
-        created_by="u1",
-        label="NP",
         training_files=[file_id],
-        validation_files=[],
         hyperparameters={"training_steps": 6, "learning_rate": learning_rate},
-        created_at=1,
-        modified_at=1,
         **extra,
     )
     return jobs.add(job)

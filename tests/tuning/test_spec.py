@@ -12,24 +12,11 @@ from egide.gateway.tuning import job_spec
 from egide.store.jobs import JobRecord
 from egide.tuning.jobs import hyperparameters
 from egide.tuning.spec import JobSpec
+from factories import job_record
 
 
 def _job(**hyper) -> JobRecord:
-    return JobRecord(
-        id="ftjob-1",
-        model="base",
-        suffix=None,
-        status="RUNNING",
-        auto_start=True,
-        owner_org=None,
-        created_by="u",
-        label="NP",
-        training_files=["f"],
-        validation_files=[],
-        hyperparameters=hyperparameters(hyper),
-        created_at=1,
-        modified_at=1,
-    )
+    return job_record(suffix=None, status="RUNNING", hyperparameters=hyperparameters(hyper))
 
 
 def test_every_hyperparameter_reaches_the_worker() -> None:

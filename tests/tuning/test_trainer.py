@@ -4,7 +4,6 @@ a GGUF LoRA at the end; and a clear failure when the base is missing."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 
 from egide.tuning.examples import IGNORE, ChatEncoder
 from support.llama_server import tiny_model_path
+from support.training import progress, write_spec
 
 LINES = [
     {
@@ -34,25 +34,8 @@ def gemma(tmp_path_factory) -> Path:
 
 
 def _spec(where: Path, base: Path, **extra) -> Path:
-    train = where / "train.jsonl"
-    train.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in LINES) + "\n")
-    spec = {
-        "job_id": "t",
-        "base_model_path": str(base),
-        "train_files": [str(train)],
-        "validation_files": [str(train)],
-        "output_dir": str(where / "out"),
-        "training_steps": 6,
-        "batch_size": 2,
-        "max_seq_len": 64,
-        "learning_rate": 1e-3,
-        "eval_every": 2,
-        "threads": 2,
-        **extra,
-    }
-    path = where / "spec.json"
-    path.write_text(json.dumps(spec))
-    return path
+    fields = {"training_steps": 6, "batch_size": 2, "learning_rate": 1e-3, "eval_every": 2}
+    return write_spec(where, base, LINES, threads=2, **fields, **extra)
 
 
 def _start(spec: Path) -> subprocess.Popen[bytes]:
@@ -65,15 +48,10 @@ def _start(spec: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _lines(out: Path) -> list[dict]:
-    path = out / "progress.jsonl"
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
-
-
 def _wait_step(proc: subprocess.Popen[bytes], out: Path, step: int) -> None:
     deadline = time.monotonic() + 400
-    while not any(x.get("step") == step and "train_loss" in x for x in _lines(out)):
-        assert proc.poll() is None, _lines(out)
+    while not any(x.get("step") == step and "train_loss" in x for x in progress(out)):
+        assert proc.poll() is None, progress(out)
         assert time.monotonic() < deadline, "the worker made no progress"
         time.sleep(0.2)
 
@@ -116,7 +94,7 @@ def test_worker_checkpoints_on_sigterm_resumes_after_sigkill_and_writes_a_gguf_l
     _wait_step(first, out, 1)
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=300) == 2
-    lines = _lines(out)
+    lines = progress(out)
     assert lines[-1] == {"time": lines[-1]["time"], "status": "cancelled"}
     stopped_at = lines[-2]["checkpoint"]
     assert stopped_at >= 1 and (out / "checkpoint.json").exists()
@@ -125,11 +103,11 @@ def test_worker_checkpoints_on_sigterm_resumes_after_sigkill_and_writes_a_gguf_l
     _wait_step(second, out, stopped_at + 2)
     second.kill()  # no word, no checkpoint: the next run starts from the last one
     second.wait(timeout=60)
-    last_checkpoint = max(x["checkpoint"] for x in _lines(out) if "checkpoint" in x)
+    last_checkpoint = max(x["checkpoint"] for x in progress(out) if "checkpoint" in x)
 
     third = _start(spec)
     assert third.wait(timeout=600) == 0
-    lines = _lines(out)
+    lines = progress(out)
     assert lines[-1]["status"] == "succeeded"
     steps = [x["step"] for x in lines if "train_loss" in x]
     resumed = steps[len(steps) - (6 - last_checkpoint) :]
@@ -147,6 +125,6 @@ def test_worker_checkpoints_on_sigterm_resumes_after_sigkill_and_writes_a_gguf_l
 def test_a_missing_base_fails_with_the_reason(tmp_path) -> None:
     spec = _spec(tmp_path, tmp_path / "gone.gguf")
     assert _start(spec).wait(timeout=300) == 1
-    final = _lines(tmp_path / "out")[-1]
+    final = progress(tmp_path / "out")[-1]
     assert final["status"] == "failed"
     assert "missing" in final["error"] and "gone.gguf" in final["error"]

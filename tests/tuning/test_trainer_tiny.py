@@ -4,13 +4,14 @@ safetensors base trains, and the same spec runs under ``torchrun`` with two proc
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from support.training import progress, write_spec
 
 WORDS = ["quel", "est", "l", "indicatif", "de", "la", "section", "héron", "?", ".", "'"]
 
@@ -60,29 +61,17 @@ def _spec(where: Path, base: Path, steps: int) -> Path:
         }
         for i in range(16)
     ]
-    train = where / "train.jsonl"
-    train.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
-    spec = {
-        "job_id": "tiny",
-        "base_model_path": str(base),
-        "base_format": "safetensors",
-        "train_files": [str(train)],
-        "validation_files": [str(train)],
-        "output_dir": str(where / "out"),
-        "training_steps": steps,
-        "batch_size": 4,
-        "max_seq_len": 64,
-        "learning_rate": 1e-2,
-        "lora_rank": 4,
-        "threads": 1,
-    }
-    path = where / "spec.json"
-    path.write_text(json.dumps(spec))
-    return path
-
-
-def _progress(where: Path) -> list[dict]:
-    return [json.loads(x) for x in (where / "out" / "progress.jsonl").read_text().splitlines()]
+    return write_spec(
+        where,
+        base,
+        lines,
+        base_format="safetensors",
+        training_steps=steps,
+        batch_size=4,
+        learning_rate=1e-2,
+        lora_rank=4,
+        threads=1,
+    )
 
 
 def test_a_safetensors_base_trains_and_keeps_a_peft_adapter(tiny_base, tmp_path) -> None:
@@ -95,7 +84,7 @@ def test_a_safetensors_base_trains_and_keeps_a_peft_adapter(tiny_base, tmp_path)
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    lines = _progress(tmp_path)
+    lines = progress(tmp_path / "out")
     assert lines[-1]["status"] == "succeeded"
     losses = [x["train_loss"] for x in lines if "train_loss" in x]
     assert len(losses) == 40 and sum(losses[-5:]) < 0.95 * sum(losses[:5]), losses
@@ -123,7 +112,7 @@ def test_the_same_spec_runs_under_torchrun_on_two_processes(tiny_base, tmp_path)
         env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
-    lines = _progress(tmp_path)
+    lines = progress(tmp_path / "out")
     assert lines[-1]["status"] == "succeeded"
     steps = [x["step"] for x in lines if "train_loss" in x]
     assert steps == [1, 2, 3, 4, 5, 6]  # one writer: rank 0
