@@ -1,15 +1,18 @@
-"""Serving speed of a fine-tuned model: the base with a LoRA adapter vs the base alone.
+"""Serving speed of a fine-tuned model vs its base alone.
 
-Both are served by Égide's embedded engine in one process (requests through the
-ASGI app): the packaged Qwen2.5-Coder-0.5B-Instruct, and the same weights
-with a GGUF LoRA of rank 16 on every attention and MLP projection of every block — the
-shape of adapter a fine-tuning job produces, written by Égide's converter from random
-PEFT tensors (speed does not depend on the values). One request at a time, temperature
-0, 128 tokens, the same prompts; the two models alternate within each round.
+All are served by Égide's embedded engine in one process (requests through the ASGI
+app): the packaged Qwen2.5-Coder-0.5B-Instruct; the same weights with a GGUF LoRA of rank
+16 on every attention and MLP projection of every block — the shape of adapter a
+fine-tuning job produces, written by Égide's converter from random PEFT tensors (speed
+does not depend on the values) — applied at every step; and that adapter merged into the
+base by Égide's merger, which is how a fine-tuned model is served by default. One request
+at a time, temperature 0, 128 tokens, the same prompts; the models alternate within each
+round, in a rotating order.
 
-Judged by: adapter tokens/s ÷ base tokens/s (goal ≥ 0.9).
+Judged by: fine-tuned (merged) tokens/s ÷ base tokens/s (goal ≥ 0.9); the unmerged
+adapter's ratio is printed too.
 
-    .venv/bin/python bench/adapter_serving.py            # 3 rounds, about 5 minutes
+    .venv/bin/python bench/adapter_serving.py            # 3 rounds, about 8 minutes
 """
 
 from __future__ import annotations
@@ -28,10 +31,13 @@ import numpy as np
 
 from egide.config import load_settings
 from egide.tuning.gguf_lora import base_info, convert
+from egide.tuning.gguf_merge import merge
 from inprocess import admin_client, packaged_chat_model
 
 BASE = "qwen2.5-coder-0.5b-instruct"
 ADAPTED = "qwen-lora"
+MERGED = "qwen-merged"
+MODELS = (BASE, ADAPTED, MERGED)
 PROMPTS = [
     "Explique en détail le fonctionnement d'un moteur diesel.",
     "Write a long description of how a convoy is organised.",
@@ -91,32 +97,48 @@ async def run(rounds: int, rank: int, targets: set[str]) -> dict[str, float]:
     home = Path(tempfile.mkdtemp(prefix="egide-adapter-bench-"))
     base_path = packaged_chat_model(home)
     adapter = synthetic_adapter(base_path, home / "adapter", rank, targets)
+    began = time.perf_counter()
+    merged = merge(base_path, adapter, home / "merged.gguf")
+    print(f"merged in {time.perf_counter() - began:.1f} s", flush=True)
     config = home / "egide.toml"
     config.write_text(
-        "[[models]]\n"
-        f'id = "{ADAPTED}"\n'
-        'backend = "embedded"\n'
-        'path = "package:qwen2.5-coder-0.5b-instruct-q4_k_m"\n'
-        f'lora = "{adapter}"\n'
-        'capabilities = ["chat", "completions", "streaming"]\n'
+        "".join(
+            "[[models]]\n"
+            f'id = "{model}"\n'
+            'backend = "embedded"\n'
+            'path = "package:qwen2.5-coder-0.5b-instruct-q4_k_m"\n'
+            f"{extra}"
+            'capabilities = ["chat", "completions", "streaming"]\n'
+            for model, extra in (
+                (ADAPTED, f'lora = "{adapter}"\n'),
+                (MERGED, f'lora = "{adapter}"\nmerged = "{merged}"\n'),
+            )
+        )
     )
     settings = load_settings(config, env={"EGIDE_HOME": str(home)})
-    rates: dict[str, list[float]] = {BASE: [], ADAPTED: []}
+    rates: dict[str, list[float]] = {model: [] for model in MODELS}
     async with admin_client(settings) as client:
-        await measure(client, BASE)  # warm-up
-        await measure(client, ADAPTED)
+        for model in MODELS:  # warm-up
+            await measure(client, model)
         for round_ in range(rounds):
-            order = (BASE, ADAPTED) if round_ % 2 == 0 else (ADAPTED, BASE)
-            for model in order:
+            shift = round_ % len(MODELS)
+            for model in MODELS[shift:] + MODELS[:shift]:
                 tokens, seconds = await measure(client, model)
                 rates[model].append(tokens / seconds)
             print(
-                f"round {round_ + 1}: base {rates[BASE][-1]:.1f}, adapter "
-                f"{rates[ADAPTED][-1]:.1f} tokens/s",
+                f"round {round_ + 1}: "
+                + ", ".join(f"{m} {rates[m][-1]:.1f}" for m in MODELS)
+                + " tokens/s",
                 flush=True,
             )
-    base, adapted = statistics.median(rates[BASE]), statistics.median(rates[ADAPTED])
-    return {"base_tokens_per_s": base, "adapter_tokens_per_s": adapted, "ratio": adapted / base}
+    speed = {model: statistics.median(rates[model]) for model in MODELS}
+    return {
+        "base_tokens_per_s": speed[BASE],
+        "adapter_tokens_per_s": speed[ADAPTED],
+        "merged_tokens_per_s": speed[MERGED],
+        "adapter_ratio": speed[ADAPTED] / speed[BASE],
+        "ratio": speed[MERGED] / speed[BASE],
+    }
 
 
 def main() -> int:
@@ -133,8 +155,10 @@ def main() -> int:
     targets = set(NAMES) if args.targets == "all" else {n for n in NAMES if n.startswith("attn")}
     result = asyncio.run(run(args.rounds, args.rank, targets))
     print(
-        f"served tokens/s: base {result['base_tokens_per_s']:.1f}, with adapter "
-        f"{result['adapter_tokens_per_s']:.1f}; ratio {result['ratio']:.3f} (goal >= 0.9)"
+        f"served tokens/s: base {result['base_tokens_per_s']:.1f}, adapter applied at every "
+        f"step {result['adapter_tokens_per_s']:.1f} (ratio {result['adapter_ratio']:.3f}), "
+        f"adapter merged {result['merged_tokens_per_s']:.1f}; fine-tuned model's ratio "
+        f"{result['ratio']:.3f} (goal >= 0.9)"
     )
     return 0 if result["ratio"] >= 0.9 else 1
 

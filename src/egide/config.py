@@ -81,6 +81,11 @@ class ModelConfig(_Strict):
         "fine-tuning jobs register theirs by themselves",
     )
     lora_sha256: str | None = Field(default=None, description="Pinned digest of `lora`")
+    merged: str | None = Field(
+        default=None,
+        description="For an adapted model: `path` with `lora` merged into its weights, served "
+        "instead of applying the adapter at every step; fine-tuning jobs write it",
+    )
     root: str | None = Field(
         default=None, description="For an adapted model: the id of the model it adapts"
     )
@@ -188,6 +193,13 @@ class Settings(_Strict):
     )
     tuning_max_file_bytes: int = Field(
         default=256 * 1024 * 1024, gt=0, description="Largest training file accepted for upload"
+    )
+    tuning_merge: bool = Field(
+        default=True,
+        description="Serve a fine-tuned model as its base with the adapter merged into the "
+        "weights (8-bit where adapted): as fast as the base, one more model file on disk and "
+        "in memory. False: apply the adapter on top of the shared base at every step "
+        "(slower, the base's memory is shared)",
     )
     rag_top_k: int = Field(
         default=5, ge=1, le=50, description="Chunks a grounded chat answer is built from"

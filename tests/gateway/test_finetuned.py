@@ -105,3 +105,34 @@ def test_an_adapter_that_does_not_match_its_digest_is_not_served(tmp_path) -> No
             assert not list((tmp_path / "models" / "adapters").glob("*.partial"))
 
     asyncio.run(go())
+
+
+def test_merged_weights_are_installed_served_and_verified_in_every_process(tmp_path) -> None:
+    settings = fake_settings(tmp_path, ceiling="S", models=MODELS)
+    merged_body = b"GGUF" + b"merged weights" * 8
+
+    async def go() -> None:
+        async with app_client(settings) as (first, _):
+            runtime = first._transport.app.state.runtime
+            job = runtime.finetuned.jobs.add(_job(None, "DR"))
+            adapter = _adapter(tmp_path / "adapter")
+            (adapter / "merged.gguf").write_bytes(merged_body)
+            (adapter / "merged.gguf.sha256").write_text(hashlib.sha256(merged_body).hexdigest())
+            model = await runtime.finetuned.register(job, adapter)
+            runtime.finetuned.jobs.update(job.id, fine_tuned_model=model)
+            served = runtime.finetuned.backends[model].model
+            installed = tmp_path / "models" / "adapters" / f"{job.id}.merged.gguf"
+            assert served.merged == str(installed) and installed.read_bytes() == merged_body
+            assert served.lora and served.lora.endswith(f"{job.id}.gguf")
+            record = runtime.finetuned.registry.repo.get(f"{model}+merged")
+            assert record.sha256 == hashlib.sha256(merged_body).hexdigest()
+
+            # Another process verifies the merged weights too: altered, the model is refused.
+            installed.write_bytes(merged_body + b"tampered")
+            async with app_client(settings) as (second, _):
+                other = second._transport.app.state.runtime
+                await other.finetuned.sync()
+                assert model not in other.finetuned.backends
+                assert model not in await _ids(second, {})
+
+    asyncio.run(go())

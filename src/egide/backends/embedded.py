@@ -49,8 +49,8 @@ class EmbeddedLlama(Backend):
         if self.artefact is None:
             raise EngineError(f"model {self.model.id!r} has no GGUF file to load")
         params = xllamacpp.CommonParams()
-        params.model.path = str(self.artefact)
-        if self.model.lora:
+        params.model.path = self.model.merged or str(self.artefact)
+        if self.model.lora and not self.model.merged:
             # The base's weights are memory-mapped: another engine on the same file shares
             # their pages, so an adapted model costs its adapter and its KV cache only.
             params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(self.model.lora, 1.0)]

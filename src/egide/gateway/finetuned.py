@@ -1,15 +1,18 @@
 """Serve the adapters that fine-tuning jobs produce, at once and in every process.
 
-When a job's worker succeeds, :meth:`FineTunedModels.register` copies its GGUF LoRA into
-``$EGIDE_HOME/models/adapters`` (under a temporary name, renamed once complete and
-verified), records it with its sha256 in the artefact registry, and starts an engine for
-``ft:<base>:<suffix>:<job>`` on top of the base's weights, labelled with the job's label.
-Only then does the job become SUCCESS, so a model is never listed half-written.
+When a job's worker succeeds, :meth:`FineTunedModels.register` copies its GGUF LoRA —
+and the base with that LoRA merged into its weights, when the worker wrote one
+(``tuning_merge``) — into ``$EGIDE_HOME/models/adapters`` (under a temporary name, renamed
+once complete and verified), records each with its sha256 in the artefact registry, and
+starts an engine for ``ft:<base>:<suffix>:<job>``: on the merged weights, which serve at
+the base's speed, or else the adapter on top of the base's shared weights. The model is
+labelled with the job's label. Only then does the job become SUCCESS, so a model is
+never listed half-written.
 
 :meth:`FineTunedModels.sync` serves every succeeded job's model that this process does
 not serve yet — at start, and on every pass of the job runner, so a model registered by
 another process sharing the state is served here too. Its adapter is verified against
-the recorded digest first: an altered file is refused and logged, never loaded.
+the recorded digests first: an altered file is refused and logged, never loaded.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from egide.config import Settings
 from egide.errors import ArtefactRejected, EgideError
 from egide.gateway.labels import LabelGuard
 from egide.registry import ArtefactRegistry
+from egide.registry.artefacts import merged_id
+from egide.store.artefacts import ArtefactRecord
 from egide.store.jobs import JobRecord, JobRepository
 from egide.store.orgs import OrgRepository
 
@@ -64,16 +69,24 @@ class FineTunedModels:
                 f"the worker left no GGUF adapter in {adapter_dir}; the base must be a GGUF "
                 "model served by the embedded engine"
             )
-        digest_file = adapter_dir / "adapter.gguf.sha256"
-        expected = digest_file.read_text().strip() if digest_file.exists() else None
         model_id = fine_tuned_id(job)
+        merged = None
+        if (adapter_dir / "merged.gguf").is_file():
+            merged = self.directory / f"{job.id}.merged.gguf"
+            await self._install(job, merged_id(model_id), adapter_dir / "merged.gguf", merged)
         target = self.directory / f"{job.id}.gguf"
-        await asyncio.to_thread(_install, source, target)
-        sha = await asyncio.to_thread(
-            self.registry.adapter, model_id, target, expected, f"fine-tune:{job.id}"
-        )
-        await self._serve(job, model_id, target, sha)
+        sha = await self._install(job, model_id, source, target)
+        await self._serve(job, model_id, target, sha, merged)
         return model_id
+
+    async def _install(self, job: JobRecord, artefact_id: str, source: Path, target: Path) -> str:
+        """Copy a worker's GGUF into place and record it with the digest the worker wrote."""
+        digest_file = source.with_name(source.name + ".sha256")
+        expected = digest_file.read_text().strip() if digest_file.exists() else None
+        await asyncio.to_thread(_install, source, target)
+        return await asyncio.to_thread(
+            self.registry.adapter, artefact_id, target, expected, f"fine-tune:{job.id}"
+        )
 
     async def sync(self) -> None:
         """Serve every succeeded job's model that is not served here yet."""
@@ -82,18 +95,24 @@ class FineTunedModels:
             if not model_id or model_id in self.backends or model_id in self._refused:
                 continue
             record = await asyncio.to_thread(self.registry.repo.get, model_id)
+            merged = await asyncio.to_thread(self.registry.repo.get, merged_id(model_id))
             try:
                 if record is None:
                     raise ArtefactRejected(f"no artefact is recorded for {model_id!r}")
-                sha = await asyncio.to_thread(
-                    self.registry.adapter, model_id, record.path, record.sha256, record.source
-                )
-                await self._serve(job, model_id, record.path, sha)
+                if merged is not None:
+                    await asyncio.to_thread(self._verify, merged)
+                sha = await asyncio.to_thread(self._verify, record)
+                await self._serve(job, model_id, record.path, sha, merged.path if merged else None)
             except EgideError as exc:
                 self._refused.add(model_id)
                 log.error("fine-tuned model %s is not served: %s", model_id, exc.message)
 
-    async def _serve(self, job: JobRecord, model_id: str, adapter: Path, sha: str) -> None:
+    def _verify(self, record: ArtefactRecord) -> str:
+        return self.registry.adapter(record.id, record.path, record.sha256, record.source)
+
+    async def _serve(
+        self, job: JobRecord, model_id: str, adapter: Path, sha: str, merged: Path | None
+    ) -> None:
         async with self._lock:
             if model_id in self.backends:
                 return
@@ -107,6 +126,7 @@ class FineTunedModels:
                     "id": model_id,
                     "lora": str(adapter),
                     "lora_sha256": sha,
+                    "merged": str(merged) if merged else None,
                     "label": job.label,
                     "root": job.model,
                     "job": job.id,
@@ -121,7 +141,8 @@ class FineTunedModels:
                 org = await asyncio.to_thread(self.orgs.get, owner)
                 self.guard.model_scopes[model_id] = tuple(org.lineage)
             self.backends[model_id] = backend
-            log.info("serving %s (%s on %s)", model_id, adapter.name, job.model)
+            how = "merged into" if merged else "on"
+            log.info("serving %s (%s %s %s)", model_id, adapter.name, how, job.model)
 
 
 def _install(source: Path, target: Path) -> None:

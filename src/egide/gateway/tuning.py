@@ -38,6 +38,7 @@ def job_spec(
         "weight_decay": hyper.get("weight_decay"),
         "warmup_fraction": hyper.get("warmup_fraction"),
         "threads": base.settings.threads,
+        "merge": base.settings.tuning_merge,
     }
 
 

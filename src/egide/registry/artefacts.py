@@ -49,6 +49,11 @@ def sha256_file(path: Path, progress: Progress | None = None, label: str = "") -
     return digest.hexdigest()
 
 
+def merged_id(model_id: str) -> str:
+    """The artefact record of an adapted model's merged weights."""
+    return f"{model_id}+merged"
+
+
 class ArtefactRegistry:
     def __init__(self, settings: Settings, repo: ArtefactRepository) -> None:
         self.settings = settings
@@ -72,6 +77,8 @@ class ArtefactRegistry:
         if model.lora:
             # The model's own artefact is its adapter: that is what its record names.
             self.adapter(model.id, Path(model.lora).expanduser(), model.lora_sha256, "file")
+        if model.merged:
+            self.adapter(merged_id(model.id), Path(model.merged).expanduser(), None, "file")
         return base
 
     def adapter(self, model_id: str, path: Path, sha256: str | None, source: str) -> str:
@@ -79,7 +86,7 @@ class ArtefactRegistry:
         ``model_id``'s artefact; return its sha256."""
         actual, fmt = self._verified(model_id, "adapter", path, sha256)
         if fmt is not ArtefactFormat.GGUF:
-            raise ArtefactRejected(f"model {model_id!r}: adapter {path} must be a GGUF LoRA")
+            raise ArtefactRejected(f"model {model_id!r}: {path} must be a GGUF file")
         self._record(model_id, path, actual, fmt, source)
         return actual
 

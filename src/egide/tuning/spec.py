@@ -41,6 +41,7 @@ class JobSpec:
     seed: int = 1234
     threads: int = 0  # CPU threads for torch; 0: every core
     base_format: str = "gguf"
+    merge: bool = True  # also write the base with the adapter merged (served faster)
 
     @property
     def alpha(self) -> float:

@@ -27,6 +27,7 @@ import torch
 from egide.registry.artefacts import sha256_file
 from egide.tuning.examples import IGNORE, ChatEncoder, Encoded, read_examples
 from egide.tuning.gguf_lora import convert
+from egide.tuning.gguf_merge import merge
 from egide.tuning.spec import JobSpec
 from egide.tuning.worker import Progress, Stop
 
@@ -261,8 +262,10 @@ class Trainer:
             self.model.save_pretrained(str(partial), save_embedding_layers=False)
             if Path(self.spec.base_model_path).is_file():
                 gguf = convert(partial, Path(self.spec.base_model_path), partial / "adapter.gguf")
-                digest = sha256_file(gguf)
-                (partial / "adapter.gguf.sha256").write_text(digest + "\n")
+                (partial / "adapter.gguf.sha256").write_text(sha256_file(gguf) + "\n")
+                if self.spec.merge:
+                    merged = merge(Path(self.spec.base_model_path), gguf, partial / "merged.gguf")
+                    (partial / "merged.gguf.sha256").write_text(sha256_file(merged) + "\n")
             (partial / "COMPLETE").write_text(json.dumps({"steps": total, "tokens": tokens}))
             os.replace(partial, self.out / "adapter")
         self.progress.write(checkpoint=total, step=total, validation_loss=validation)

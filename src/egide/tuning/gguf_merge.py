@@ -1,0 +1,119 @@
+"""Merge a GGUF LoRA into its base: one GGUF model that serves at the base's speed.
+
+llama.cpp applies an unmerged adapter as two extra small matrix products per adapted
+projection and per token, which costs a fifth of the decoding speed on CPU when every
+attention and MLP projection is adapted. A merged model costs nothing at serving time:
+each adapted weight becomes ``W + (alpha / rank) · B · A``, computed from the base's
+dequantised weight and stored as Q8_0 (8 bits per weight: the update survives the
+rounding, which it would not at 4 bits). Every other tensor and every metadata key are
+copied unchanged, so the tokenizer and chat template are the base's own.
+
+The file is written under a temporary name, tensor by tensor (the base is memory-mapped;
+at most one dequantised matrix is in memory at a time), and renamed only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from egide.errors import ArtefactRejected
+
+
+def _lora_pairs(adapter: Any) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], float]:
+    """{base tensor name: (A, B)} and the adapter's alpha, from a GGUF LoRA reader."""
+    import gguf
+
+    field = adapter.fields.get(gguf.Keys.Adapter.LORA_ALPHA)
+    if field is None:
+        raise ArtefactRejected("the adapter has no adapter.lora.alpha: not a GGUF LoRA")
+    alpha = float(field.contents())
+    sides: dict[str, dict[str, np.ndarray]] = {}
+    for tensor in adapter.tensors:
+        base, _, side = tensor.name.rpartition(".lora_")
+        if side not in ("a", "b"):
+            raise ArtefactRejected(f"adapter tensor {tensor.name!r} is not a LoRA half")
+        sides.setdefault(base, {})[side] = np.asarray(tensor.data, dtype=np.float32)
+    pairs = {}
+    for name, pair in sides.items():
+        if set(pair) != {"a", "b"}:
+            raise ArtefactRejected(f"adapter tensor {name!r} lacks one of its LoRA halves")
+        pairs[name] = (pair["a"], pair["b"])
+    return pairs, alpha
+
+
+def merge(base_gguf: Path, adapter_gguf: Path, out: Path) -> Path:
+    """Write ``out``: the base with the adapter merged into its weights."""
+    import gguf
+
+    base = gguf.GGUFReader(str(base_gguf))
+    pairs, alpha = _lora_pairs(gguf.GGUFReader(str(adapter_gguf)))
+    tensors = {t.name: t for t in base.tensors}
+    missing = sorted(set(pairs) - set(tensors))
+    if missing:
+        raise ArtefactRejected(
+            f"the base {base_gguf.name} has no tensor {missing[0]!r}: the adapter was "
+            "trained on another base model"
+        )
+    for name, (a, b) in pairs.items():
+        n_in, n_out = (int(n) for n in tensors[name].shape[:2])
+        if a.shape[1] != n_in or b.shape[0] != n_out or a.shape[0] != b.shape[1]:
+            raise ArtefactRejected(
+                f"{name}: adapter shapes {a.shape} × {b.shape} do not fit the base's "
+                f"{n_out} × {n_in}; the adapter was trained on another base model"
+            )
+    partial = out.with_name(out.name + ".partial")
+    try:
+        _write(base, pairs, alpha, partial)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, out)
+    return out
+
+
+def _write(
+    base: Any, pairs: dict[str, tuple[np.ndarray, np.ndarray]], alpha: float, path: Path
+) -> None:
+    import gguf
+    from gguf.quants import dequantize, quant_shape_to_byte_shape, quantize
+
+    writer = gguf.GGUFWriter(str(path), str(base.fields["general.architecture"].contents()))
+    for field in base.fields.values():
+        if field.name == "general.architecture" or field.name.startswith("GGUF."):
+            continue
+        kind = field.types[0]
+        sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(field.name, field.contents(), kind, sub_type=sub)
+    if "general.alignment" in base.fields:
+        writer.data_alignment = int(base.fields["general.alignment"].contents())
+    q8 = gguf.GGMLQuantizationType.Q8_0
+    for tensor in base.tensors:
+        data = tensor.data
+        if tensor.name in pairs:
+            n_in, n_out = (int(n) for n in tensor.shape[:2])
+            shape = quant_shape_to_byte_shape((n_out, n_in), q8)
+            writer.add_tensor_info(tensor.name, shape, np.dtype(np.uint8), int(np.prod(shape)), q8)
+        else:
+            writer.add_tensor_info(
+                tensor.name, data.shape, data.dtype, data.nbytes, tensor.tensor_type
+            )
+    try:
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
+        for tensor in base.tensors:
+            if tensor.name not in pairs:
+                writer.write_tensor_data(tensor.data)
+                continue
+            a, b = pairs[tensor.name]
+            weight = dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
+            weight += (alpha / a.shape[0]) * (b @ a)
+            writer.write_tensor_data(quantize(weight, q8))
+    finally:
+        writer.close()
+    with path.open("rb") as stream:
+        os.fsync(stream.fileno())
