@@ -158,3 +158,15 @@ def test_a_failure_while_writing_leaves_no_file(gemma, merged, tmp_path, monkeyp
     with pytest.raises(OSError, match="No space"):
         merge(gemma, merged[0], tmp_path / "merged.gguf")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_line_says_what_is_wrong(gemma, tmp_path, capsys) -> None:
+    from egide.tuning.gguf_merge import main
+
+    assert main([str(gemma), str(tmp_path / "missing.gguf"), str(tmp_path / "out.gguf")]) == 2
+    assert "missing.gguf does not exist" in capsys.readouterr().err
+    not_gguf = tmp_path / "notes.txt"
+    not_gguf.write_text("not a model")
+    assert main([str(gemma), str(not_gguf), str(tmp_path / "out.gguf")]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "out.gguf").exists()

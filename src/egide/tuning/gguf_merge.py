@@ -117,3 +117,33 @@ def _write(
         writer.close()
     with path.open("rb") as stream:
         os.fsync(stream.fileno())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m egide.tuning.gguf_merge BASE.gguf LORA.gguf OUT.gguf``"""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m egide.tuning.gguf_merge",
+        description="Write a GGUF model: BASE with the GGUF LoRA merged into its weights.",
+    )
+    parser.add_argument("base", type=Path, help="the base model (GGUF)")
+    parser.add_argument("lora", type=Path, help="a GGUF LoRA trained on that base")
+    parser.add_argument("out", type=Path, help="where to write the merged model")
+    args = parser.parse_args(argv)
+    for path in (args.base, args.lora):
+        if not path.is_file():
+            print(f"error: {path} does not exist or is not a file", file=sys.stderr)
+            return 2
+    try:
+        merge(args.base, args.lora, args.out)
+    except (ArtefactRejected, ValueError, OSError) as exc:
+        print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 2
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
