@@ -170,3 +170,46 @@ def test_the_command_line_says_what_is_wrong(gemma, tmp_path, capsys) -> None:
     assert main([str(gemma), str(not_gguf), str(tmp_path / "out.gguf")]) == 2
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "out.gguf").exists()
+
+
+def test_float_weights_keep_their_type_and_get_the_update_exactly(tmp_path) -> None:
+    import gguf
+
+    rng = np.random.default_rng(3)
+    weights = {
+        "blk.0.attn_q.weight": rng.normal(size=(8, 64)).astype(np.float32),
+        "blk.0.attn_k.weight": rng.normal(size=(8, 64)).astype(np.float16),
+        "blk.0.attn_norm.weight": np.ones(64, np.float32),
+    }
+    base = tmp_path / "base.gguf"
+    writer = gguf.GGUFWriter(str(base), "llama")
+    writer.add_string("general.name", "tiny float base")
+    for name, value in weights.items():
+        writer.add_tensor(name, value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    a = rng.normal(size=(2, 64)).astype(np.float32)
+    b = rng.normal(size=(8, 2)).astype(np.float32)
+    lora = tmp_path / "lora.gguf"
+    writer = gguf.GGUFWriter(str(lora), "llama")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 4.0)
+    for name in ("blk.0.attn_q.weight", "blk.0.attn_k.weight"):
+        writer.add_tensor(f"{name}.lora_a", a)
+        writer.add_tensor(f"{name}.lora_b", b)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    out = gguf.GGUFReader(str(merge(base, lora, tmp_path / "merged.gguf")))
+    got = {t.name: np.asarray(t.data) for t in out.tensors}
+    update = (4.0 / 2) * b @ a
+    assert got["blk.0.attn_q.weight"].dtype == np.float32
+    assert np.allclose(got["blk.0.attn_q.weight"], weights["blk.0.attn_q.weight"] + update)
+    assert got["blk.0.attn_k.weight"].dtype == np.float16
+    expected = (weights["blk.0.attn_k.weight"].astype(np.float32) + update).astype(np.float16)
+    assert np.array_equal(got["blk.0.attn_k.weight"], expected)
+    assert np.array_equal(got["blk.0.attn_norm.weight"], weights["blk.0.attn_norm.weight"])
+    assert out.fields["general.name"].contents() == "tiny float base"

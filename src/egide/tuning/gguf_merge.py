@@ -5,7 +5,8 @@ projection and per token, which costs a fifth of the decoding speed on CPU when 
 attention and MLP projection is adapted. A merged model costs nothing at serving time:
 each adapted weight becomes ``W + (alpha / rank) · B · A``, computed from the base's
 dequantised weight and stored as Q8_0 (8 bits per weight: the update survives the
-rounding, which it would not at 4 bits). Every other tensor and every metadata key are
+rounding, which it would not at 4 or 5 bits — see docs/benchmarks.md), or in its own type
+when the base keeps it in F32 or F16. Every other tensor and every metadata key are
 copied unchanged, so the tokenizer and chat template are the base's own.
 
 The file is written under a temporary name, tensor by tensor (the base is memory-mapped;
@@ -91,9 +92,10 @@ def _write(
     if "general.alignment" in base.fields:
         writer.data_alignment = int(base.fields["general.alignment"].contents())
     q8 = gguf.GGMLQuantizationType.Q8_0
+    kept = {gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16}
     for tensor in base.tensors:
         data = tensor.data
-        if tensor.name in pairs:
+        if tensor.name in pairs and tensor.tensor_type not in kept:
             n_in, n_out = (int(n) for n in tensor.shape[:2])
             shape = quant_shape_to_byte_shape((n_out, n_in), q8)
             writer.add_tensor_info(tensor.name, shape, np.dtype(np.uint8), int(np.prod(shape)), q8)
@@ -112,7 +114,10 @@ def _write(
             a, b = pairs[tensor.name]
             weight = dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
             weight += (alpha / a.shape[0]) * (b @ a)
-            writer.write_tensor_data(quantize(weight, q8))
+            if tensor.tensor_type in kept:
+                writer.write_tensor_data(weight.astype(tensor.data.dtype))
+            else:
+                writer.write_tensor_data(quantize(weight, q8))
     finally:
         writer.close()
     with path.open("rb") as stream:
