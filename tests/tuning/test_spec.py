@@ -23,7 +23,7 @@ def test_every_hyperparameter_reaches_the_worker() -> None:
     base = SimpleNamespace(
         artefact=Path("/models/base.gguf"),
         model=SimpleNamespace(context_length=2048),
-        settings=SimpleNamespace(threads=None),
+        settings=SimpleNamespace(threads=None, tuning_merge=False),
     )
     job = _job(
         training_steps=7,
@@ -39,6 +39,7 @@ def test_every_hyperparameter_reaches_the_worker() -> None:
     assert (spec.batch_size, spec.max_seq_len) == (2, 128)
     assert (spec.weight_decay, spec.warmup_fraction, spec.alpha) == (0.01, 0.2, 8.0)
     assert spec.epochs is None and spec.threads == 0
+    assert spec.merge is False  # the serving settings decide whether the worker merges
     by_epochs = JobSpec.from_dict(job_spec(_job(), base, [Path("t")], [], Path("out")))
     assert by_epochs.epochs == 1.0 and by_epochs.training_steps is None
     assert by_epochs.max_seq_len == 512
