@@ -12,7 +12,7 @@ round, in a rotating order.
 Judged by: fine-tuned (merged) tokens/s ÷ base tokens/s (goal ≥ 0.9); the unmerged
 adapter's ratio is printed too.
 
-    .venv/bin/python bench/adapter_serving.py            # 3 rounds, about 8 minutes
+    .venv/bin/python bench/adapter_serving.py --rounds 5   # about 10 minutes
 """
 
 from __future__ import annotations
