@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from egide.errors import ArtefactRejected
-from egide.tuning.gguf_lora import base_info, convert
+from egide.tuning.gguf_lora import base_info, convert, gguf_writer
 from egide.tuning.gguf_merge import merge
 from support.llama_server import tiny_model_path
 
@@ -120,22 +120,29 @@ def test_the_engine_serves_the_merged_model_like_the_adapter_on_the_base(gemma, 
     assert distance(with_merge, with_lora) < 0.2
 
 
-def _alien(path: Path, blocks: tuple[int, ...]) -> Path:
-    """A GGUF LoRA of 17 → 9 projections: no block of the tiny model has that shape."""
+def _gguf(
+    path: Path, arch: str, tensors: dict[str, np.ndarray], alpha: float | None = None
+) -> Path:
+    """A GGUF file of ``tensors``; a LoRA (with its alpha) when ``alpha`` is given."""
     import gguf
 
-    writer = gguf.GGUFWriter(str(path), "gemma3")
-    writer.add_type(gguf.GGUFType.ADAPTER)
-    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 8.0)
-    for block in blocks:
-        writer.add_tensor(f"blk.{block}.attn_q.weight.lora_a", np.zeros((4, 17), np.float32))
-        writer.add_tensor(f"blk.{block}.attn_q.weight.lora_b", np.zeros((9, 4), np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    with gguf_writer(path, arch) as writer:
+        writer.add_string("general.name", f"tiny {arch} test file")
+        if alpha is not None:
+            writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+        for name, value in tensors.items():
+            writer.add_tensor(name, value)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
     return path
+
+
+def _alien(path: Path, blocks: tuple[int, ...]) -> Path:
+    """A GGUF LoRA of 17 → 9 projections: no block of the tiny model has that shape."""
+    halves = {"lora_a": np.zeros((4, 17), np.float32), "lora_b": np.zeros((9, 4), np.float32)}
+    tensors = {f"blk.{n}.attn_q.weight.{half}": v for n in blocks for half, v in halves.items()}
+    return _gguf(path, "gemma3", tensors, alpha=8.0)
 
 
 @pytest.mark.parametrize(
@@ -181,27 +188,13 @@ def test_float_weights_keep_their_type_and_get_the_update_exactly(tmp_path) -> N
         "blk.0.attn_k.weight": rng.normal(size=(8, 64)).astype(np.float16),
         "blk.0.attn_norm.weight": np.ones(64, np.float32),
     }
-    base = tmp_path / "base.gguf"
-    writer = gguf.GGUFWriter(str(base), "llama")
-    writer.add_string("general.name", "tiny float base")
-    for name, value in weights.items():
-        writer.add_tensor(name, value)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    base = _gguf(tmp_path / "base.gguf", "llama", weights)
     a = rng.normal(size=(2, 64)).astype(np.float32)
     b = rng.normal(size=(8, 2)).astype(np.float32)
-    lora = tmp_path / "lora.gguf"
-    writer = gguf.GGUFWriter(str(lora), "llama")
-    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 4.0)
-    for name in ("blk.0.attn_q.weight", "blk.0.attn_k.weight"):
-        writer.add_tensor(f"{name}.lora_a", a)
-        writer.add_tensor(f"{name}.lora_b", b)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    halves = {"lora_a": a, "lora_b": b}
+    adapted = ("blk.0.attn_q.weight", "blk.0.attn_k.weight")
+    tensors = {f"{name}.{half}": v for name in adapted for half, v in halves.items()}
+    lora = _gguf(tmp_path / "lora.gguf", "llama", tensors, alpha=4.0)
 
     out = gguf.GGUFReader(str(merge(base, lora, tmp_path / "merged.gguf")))
     got = {t.name: np.asarray(t.data) for t in out.tensors}
@@ -212,4 +205,4 @@ def test_float_weights_keep_their_type_and_get_the_update_exactly(tmp_path) -> N
     expected = (weights["blk.0.attn_k.weight"].astype(np.float32) + update).astype(np.float16)
     assert np.array_equal(got["blk.0.attn_k.weight"], expected)
     assert np.array_equal(got["blk.0.attn_norm.weight"], weights["blk.0.attn_norm.weight"])
-    assert out.fields["general.name"].contents() == "tiny float base"
+    assert out.fields["general.name"].contents() == "tiny llama test file"

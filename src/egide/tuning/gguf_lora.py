@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -108,18 +110,34 @@ def convert(adapter_dir: Path, base_gguf: Path, out: Path) -> Path:
         writer_tensors += [(f"{name}.lora_a", a), (f"{name}.lora_b", b)]
     if not writer_tensors:
         raise ArtefactRejected(f"{adapter_dir} holds no LoRA tensor")
+    with gguf_writer(out, arch) as writer:
+        writer.add_type(gguf.GGUFType.ADAPTER)
+        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(config["lora_alpha"]))
+        for name, value in writer_tensors:
+            writer.add_tensor(name, np.ascontiguousarray(value))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+    return out
+
+
+@contextmanager
+def gguf_writer(out: Path, arch: str) -> Iterator[Any]:
+    """A ``GGUFWriter`` on a temporary name: closed, fsynced and renamed to ``out`` when the
+    block ends normally; closed and deleted when it raises, so ``out`` is whole or absent."""
+    import gguf
+
     partial = out.with_name(out.name + ".partial")
     writer = gguf.GGUFWriter(str(partial), arch)
-    writer.add_type(gguf.GGUFType.ADAPTER)
-    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(config["lora_alpha"]))
-    for name, value in writer_tensors:
-        writer.add_tensor(name, np.ascontiguousarray(value))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    with partial.open("rb") as stream:
-        os.fsync(stream.fileno())
+    try:
+        try:
+            yield writer
+        finally:
+            writer.close()
+        with partial.open("rb") as stream:
+            os.fsync(stream.fileno())
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, out)
-    return out

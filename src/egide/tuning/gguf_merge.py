@@ -15,13 +15,13 @@ at most one dequantised matrix is in memory at a time), and renamed only when co
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from egide.errors import ArtefactRejected
+from egide.tuning.gguf_lora import gguf_writer
 
 
 def _lora_pairs(adapter: Any) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], float]:
@@ -66,23 +66,17 @@ def merge(base_gguf: Path, adapter_gguf: Path, out: Path) -> Path:
                 f"{name}: adapter shapes {a.shape} × {b.shape} do not fit the base's "
                 f"{n_out} × {n_in}; the adapter was trained on another base model"
             )
-    partial = out.with_name(out.name + ".partial")
-    try:
-        _write(base, pairs, alpha, partial)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, out)
+    with gguf_writer(out, str(base.fields["general.architecture"].contents())) as writer:
+        _write(base, pairs, alpha, writer)
     return out
 
 
 def _write(
-    base: Any, pairs: dict[str, tuple[np.ndarray, np.ndarray]], alpha: float, path: Path
+    base: Any, pairs: dict[str, tuple[np.ndarray, np.ndarray]], alpha: float, writer: Any
 ) -> None:
     import gguf
     from gguf.quants import dequantize, quant_shape_to_byte_shape, quantize
 
-    writer = gguf.GGUFWriter(str(path), str(base.fields["general.architecture"].contents()))
     for field in base.fields.values():
         if field.name == "general.architecture" or field.name.startswith("GGUF."):
             continue
@@ -103,25 +97,20 @@ def _write(
             writer.add_tensor_info(
                 tensor.name, data.shape, data.dtype, data.nbytes, tensor.tensor_type
             )
-    try:
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_ti_data_to_file()
-        for tensor in base.tensors:
-            if tensor.name not in pairs:
-                writer.write_tensor_data(tensor.data)
-                continue
-            a, b = pairs[tensor.name]
-            weight = dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
-            weight += (alpha / a.shape[0]) * (b @ a)
-            if tensor.tensor_type in kept:
-                writer.write_tensor_data(weight.astype(tensor.data.dtype))
-            else:
-                writer.write_tensor_data(quantize(weight, q8))
-    finally:
-        writer.close()
-    with path.open("rb") as stream:
-        os.fsync(stream.fileno())
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    for tensor in base.tensors:
+        if tensor.name not in pairs:
+            writer.write_tensor_data(tensor.data)
+            continue
+        a, b = pairs[tensor.name]
+        weight = dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
+        weight += (alpha / a.shape[0]) * (b @ a)
+        if tensor.tensor_type in kept:
+            writer.write_tensor_data(weight.astype(tensor.data.dtype))
+        else:
+            writer.write_tensor_data(quantize(weight, q8))
 
 
 def main(argv: list[str] | None = None) -> int:
