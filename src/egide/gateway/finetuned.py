@@ -146,10 +146,20 @@ class FineTunedModels:
 
 
 def _install(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` durably; a partial copy never has the final name."""
+    """Put ``source`` at ``target`` durably; a partial copy never has the final name.
+
+    The job's directory is usually on the same file system: a hard link then installs a
+    merged model (the size of the base) without copying it. Its digest is checked
+    whichever way it came, before it is served."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and os.path.samefile(source, target):
+        return  # already linked (a rename between two links of one file would do nothing)
     partial = target.with_name(target.name + ".partial")
-    shutil.copyfile(source, partial)
-    with partial.open("rb") as stream:
-        os.fsync(stream.fileno())
+    partial.unlink(missing_ok=True)
+    try:
+        os.link(source, partial)
+    except OSError:
+        shutil.copyfile(source, partial)
+        with partial.open("rb") as stream:
+            os.fsync(stream.fileno())
     os.replace(partial, target)

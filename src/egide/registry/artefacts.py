@@ -82,8 +82,9 @@ class ArtefactRegistry:
         return base
 
     def adapter(self, model_id: str, path: Path, sha256: str | None, source: str) -> str:
-        """Verify a GGUF LoRA adapter (format, and digest when pinned) and record it as
-        ``model_id``'s artefact; return its sha256."""
+        """Verify a GGUF file made for a model — its LoRA adapter, or its base with that
+        adapter merged — (format, and digest when pinned), record it as ``model_id``'s
+        artefact, and return its sha256."""
         actual, fmt = self._verified(model_id, "adapter", path, sha256)
         if fmt is not ArtefactFormat.GGUF:
             raise ArtefactRejected(f"model {model_id!r}: {path} must be a GGUF file")
