@@ -113,7 +113,9 @@ def test_sdk_fine_tunes_and_the_model_is_served_only_to_the_cleared(tmp_path_fac
         assert card["job"] == result["job"] and card["label"] == "S"
         adapter = httpx.get(f"{server.api}/models/{model}/adapter", headers=admin)
         assert adapter.status_code == 200 and adapter.content[:4] == b"GGUF"
-        installed = next((home / "models" / "adapters").glob("*.gguf"))
+        installed = home / "models" / "adapters" / f"{result['job']}.gguf"
+        # Served from the base with the adapter merged into it, installed beside it.
+        assert (installed.parent / f"{result['job']}.merged.gguf").is_file()
         assert (
             hashlib.sha256(adapter.content).hexdigest()
             == hashlib.sha256(installed.read_bytes()).hexdigest()
