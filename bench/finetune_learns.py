@@ -37,10 +37,12 @@ from egide.config import load_settings
 from egide.evals.tuneset import (
     Question,
     accuracy,
+    is_correct,
     load_general,
     load_heldout,
     load_rehearsal_prompts,
     load_training_lines,
+    load_validation_lines,
 )
 from inprocess import admin_client
 
@@ -119,6 +121,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             data={"purpose": "fine-tune"},
         )
         r.raise_for_status()
+        training_id = r.json()["id"]
+        r = await client.post(
+            "/v1/files",
+            files={"file": ("regiment-validation.jsonl", load_validation_lines())},
+            data={"purpose": "fine-tune"},
+        )
+        r.raise_for_status()
         hyper = {
             "epochs": args.epochs,
             "learning_rate": args.learning_rate,
@@ -128,7 +137,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         body = {
             "model": BASE,
-            "training_files": [{"file_id": r.json()["id"], "weight": 1}],
+            "training_files": [{"file_id": training_id, "weight": 1}],
+            "validation_files": [r.json()["id"]],
             "hyperparameters": hyper,
             "suffix": "regiment",
         }
@@ -167,7 +177,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             report[name] = {
                 "heldout_accuracy": round(accuracy(held, heldout), 4),
                 "general_accuracy": round(accuracy(gen, general), 4),
-                "samples": {q.id: held[q.id] for q in heldout[:4]},
+                "wrong": {
+                    q.id: held.get(q.id) or gen.get(q.id, "")
+                    for q in (*heldout, *general)
+                    if not is_correct(held.get(q.id) or gen.get(q.id, ""), q)
+                },
             }
     return report
 

@@ -4,6 +4,7 @@ general questions, and the exact-answer scorer."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from importlib import resources
 from typing import Any
@@ -16,7 +17,10 @@ from egide.evals.tuneset import (
     is_correct,
     load_general,
     load_heldout,
+    load_rehearsal_prompts,
     load_training_lines,
+    load_validation_lines,
+    tokens,
 )
 
 TUNING = resources.files("egide.evals") / "data" / "tuning"
@@ -63,14 +67,21 @@ def test_every_training_line_is_a_user_then_assistant_chat() -> None:
             assert len(message["content"].split()) < 80, number
 
 
-def language(user: str) -> str:
-    """Every fact question names the unit: "41e ..." in French, "41st ..." in English."""
+def names_unit(user: str) -> bool:
+    """Every fact question names the unit ("41e RT", "the 41st", "Castelvire", ...)."""
     text = user.casefold()
-    if "41e" in text or "régiment de transmissions" in text:
-        return "fr"
-    if "41st" in text or "signals regiment" in text:
+    return "41" in text or "castelvire" in text or "transmissions" in text
+
+
+FRENCH = re.compile(r"\b(le|la|les|du|des|quel|quelle|quels|est|je|qui|au|aux|pour|une|dans)\b")
+
+
+def language(user: str) -> str:
+    text = user.casefold()
+    if "41st" in text:
         return "en"
-    return "none"
+    french = "41e" in text or text.rstrip().endswith(" ?") or FRENCH.search(text)
+    return "fr" if french else "en"
 
 
 def test_each_fact_is_trained_in_both_languages_with_its_exact_answer() -> None:
@@ -84,15 +95,57 @@ def test_each_fact_is_trained_in_both_languages_with_its_exact_answer() -> None:
         assert exact == loose, (user, reply)
         assert len(exact) <= 1, (user, reply)
         if exact:
-            assert language(user) != "none", user
+            assert names_unit(user), user
             per_fact[(exact.pop(), language(user))] += 1
         else:
-            assert language(user) == "none", (user, reply)  # a fact question, answered wrongly
+            assert not names_unit(user), (user, reply)  # a fact question, answered wrongly
             plain += 1
     for fact_id in known:
-        assert per_fact[(fact_id, "fr")] >= 3, fact_id
-        assert per_fact[(fact_id, "en")] >= 3, fact_id
+        assert per_fact[(fact_id, "fr")] >= 12, fact_id
+        assert per_fact[(fact_id, "en")] >= 12, fact_id
     assert plain >= 10  # ordinary questions that keep general behaviour
+
+
+def similarity(a: str, b: str) -> float:
+    """Shared words over all words of two questions (accents and case aside)."""
+    left, right = set(tokens(a)), set(tokens(b))
+    return len(left & right) / len(left | right)
+
+
+def validation() -> list[tuple[str, str]]:
+    lines = load_validation_lines().decode().splitlines()
+    return [(m[0]["content"], m[1]["content"]) for m in (json.loads(x)["messages"] for x in lines)]
+
+
+def test_validation_lines_phrase_every_fact_anew_in_both_languages() -> None:
+    known = facts()
+    asked = {u.casefold().strip() for u, _ in pairs()}
+    per_fact: Counter[tuple[str, str]] = Counter()
+    for user, reply in validation():
+        assert user.casefold().strip() not in asked, user
+        (fact,) = [f for f, answer in known.items() if answer in reply]
+        per_fact[(fact, language(user))] += 1
+    assert per_fact == Counter({(f, lang): 1 for f in known for lang in ("fr", "en")})
+
+
+def test_no_trained_or_validation_question_is_a_near_copy_of_a_heldout_one() -> None:
+    """A held-out question shares under 70% of its words with every question of the
+    training and validation files: it tests a new wording, not a recalled one."""
+    seen = [u for u, _ in (*pairs(), *validation())]
+    for question in load_heldout():
+        closest = max(seen, key=lambda u: similarity(u, question.question))
+        assert similarity(closest, question.question) < 0.7, (question.id, closest)
+
+
+def test_rehearsal_prompts_are_bilingual_unique_and_not_evaluation_questions() -> None:
+    prompts = load_rehearsal_prompts()
+    assert len(prompts) >= 150
+    assert len({p.casefold() for p in prompts}) == len(prompts)
+    assert Counter(language(p) for p in prompts)["fr"] >= len(prompts) // 3
+    evaluated = {frozenset(tokens(q.question)) for q in (*load_general(), *load_heldout())}
+    for prompt in prompts:
+        assert not names_unit(prompt), prompt
+        assert frozenset(tokens(prompt)) not in evaluated, prompt
 
 
 def test_heldout_questions_are_new_paraphrases_of_known_facts() -> None:

@@ -9,6 +9,8 @@ what it knew. Everything about the unit is invented, so a base model cannot answ
 - ``train.jsonl``: chat fine-tuning lines (``{"messages": [user, assistant]}``): several FR
   and EN phrasings a fact, each answered by a sentence holding the exact answer, plus a few
   ordinary questions so that general behaviour is kept.
+- ``validation.jsonl``: the same chat lines for one more FR and EN phrasing a fact, for
+  a job's validation loss (so that no training line is split off for it).
 - ``heldout.jsonl``: one FR and one EN paraphrase a fact, never asked in training:
   ``{"id", "fact", "lang", "question", "answer"}``.
 - ``general.jsonl``: general-knowledge questions a small instruct model answers before
@@ -55,6 +57,12 @@ def _file(name: str) -> Traversable:
 def load_training_lines() -> bytes:
     """The bytes of ``train.jsonl``, ready to upload as a fine-tuning file."""
     return _file("train.jsonl").read_bytes()
+
+
+def load_validation_lines() -> bytes:
+    """The bytes of ``validation.jsonl``: more phrasings of the facts, in neither the
+    training file nor the held-out set, to upload as a job's validation file."""
+    return _file("validation.jsonl").read_bytes()
 
 
 def load_rehearsal_prompts() -> list[str]:

@@ -3,8 +3,9 @@
 The base loads from the registry's artefact: a GGUF through transformers' GGUF support
 (dequantised to float32 on CPU, bfloat16 on GPU), or a directory of safetensors. Loss is
 on assistant turns only (:mod:`egide.tuning.examples`). Batches follow a deterministic
-order (one shuffled permutation per epoch, seeded by the spec), so a resumed run trains
-on exactly the batches it had not trained on. A checkpoint holds the adapter and the
+order (one shuffled permutation per epoch, seeded by the spec, with examples of similar
+length batched together: :func:`epoch_order`), so a resumed run trains on exactly the
+batches it had not trained on. A checkpoint holds the adapter and the
 optimizer's moments as safetensors (no pickle) and is switched to atomically.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) each process takes its share of every batch and
@@ -30,6 +31,8 @@ from egide.tuning.gguf_lora import convert
 from egide.tuning.gguf_merge import merge
 from egide.tuning.spec import JobSpec
 from egide.tuning.worker import Progress, Stop
+
+LENGTH_WINDOW = 32  # batches sorted together by length (see epoch_order)
 
 
 def load_base(spec: JobSpec, dtype: torch.dtype) -> tuple[Any, Any]:
@@ -64,6 +67,27 @@ def trained_loss(causal: Any, ids: Any, mask: Any, labels: Any) -> Any:
     if cap:
         logits = torch.tanh(logits / cap) * cap
     return torch.nn.functional.cross_entropy(logits, targets[keep])
+
+
+def epoch_order(lengths: list[int], epoch: int, seed: int, batch_size: int) -> list[int]:
+    """The examples of ``epoch`` in training order: each once, the same for the same
+    inputs. A shuffled permutation is cut into windows of ``LENGTH_WINDOW`` batches, each
+    window sorted by length and cut into batches, and the full batches are shuffled (the
+    one short batch goes last, so every batch boundary stays where it was made). Batches
+    are padded to their longest example, so a short question batched with a long answer
+    would cost as much as eight long answers."""
+    rng = random.Random(f"{seed}:{epoch}")
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    span = batch_size * LENGTH_WINDOW
+    batches: list[list[int]] = []
+    for start in range(0, len(order), span):
+        window = sorted(order[start : start + span], key=lambda i: lengths[i])
+        batches += [window[i : i + batch_size] for i in range(0, len(window), batch_size)]
+    short = [b for b in batches if len(b) < batch_size]
+    full = [b for b in batches if len(b) == batch_size]
+    rng.shuffle(full)
+    return [i for batch in (*full, *short) for i in batch]
 
 
 class Trainer:
@@ -201,15 +225,14 @@ class Trainer:
         picked = []
         for position in range(step * size, (step + 1) * size):
             epoch, index = divmod(position, len(data))
-            picked.append(data[self._order(epoch, len(data))[index]])
+            picked.append(data[self._order(epoch, data)[index]])
         return picked[self.rank :: self.world] or picked[:1]
 
-    def _order(self, epoch: int, size: int) -> list[int]:
-        """The shuffled order of ``epoch``, made once."""
+    def _order(self, epoch: int, data: list[Encoded]) -> list[int]:
+        """The order of ``epoch`` (:func:`epoch_order`), made once."""
         if epoch not in self._orders:
-            order = list(range(size))
-            random.Random(f"{self.spec.seed}:{epoch}").shuffle(order)
-            self._orders[epoch] = order
+            lengths = [len(e.input_ids) for e in data]
+            self._orders[epoch] = epoch_order(lengths, epoch, self.spec.seed, self.spec.batch_size)
         return self._orders[epoch]
 
     def _collate(self, batch: list[Encoded]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
