@@ -1,22 +1,25 @@
 """It learns: fine-tune the default model on facts it cannot know, through Égide's API.
 
 The shipped set (``egide/evals/data/tuning``) describes a fictional signals regiment: 30
-facts (call signs, codes, equipment, names), taught by 240 FR/EN question-answer
-examples plus 16 general ones. Held-out questions are paraphrases that appear nowhere in
-the training file; the general-knowledge set checks that the model keeps what it knew.
-Mixed into the training file (unless ``--no-rehearsal``): the base model's own complete
-answers to 96 general prompts of ``rehearsal.jsonl`` (coding, definitions, writing —
-none of them an evaluation question), asked through the API first. Tuning on what the
-base already says keeps its behaviour outside the new facts (rehearsal); without it a
-small model forgets (see docs/benchmarks.md). The bench uploads the file through
-``/v1/files``, creates a job through ``/v1/fine_tuning/jobs`` on the packaged
-Qwen2.5-Coder-0.5B-Instruct, follows it to success, then asks every question
-(temperature 0) of the base and the fine-tuned model.
+facts (call signs, codes, equipment, names), taught by 1,013 FR/EN question-answer
+examples (about 34 phrasings a fact, answered in varied words) plus 16 general ones.
+Held-out questions are paraphrases that appear nowhere in the training or validation
+files (none shares 70% of its words with a trained question); the general-knowledge set
+checks that the model keeps what it knew. The validation file holds one more phrasing a
+fact in each language. Mixed into the training file (unless ``--no-rehearsal``): the
+base model's own complete answers to the 211 general prompts of ``rehearsal.jsonl``
+(coding, definitions, writing, short general questions — none of them an evaluation
+question), asked through the API first. Tuning on what the base already says keeps its
+behaviour outside the new facts (rehearsal); without it a small model forgets (see
+docs/benchmarks.md). The bench uploads the files through ``/v1/files``, creates a job
+through ``/v1/fine_tuning/jobs`` on the packaged Qwen2.5-Coder-0.5B-Instruct, follows it
+to success, then asks every question (temperature 0) of the base and the fine-tuned
+model; the report lists every wrong reply.
 
 Judged by: held-out exact-answer accuracy (goal: near 0 → ≥ 80%) and the drop on the
 general set (goal: ≤ 5 points).
 
-    .venv/bin/python bench/finetune_learns.py                 # about 30-40 minutes on 2 cores
+    .venv/bin/python bench/finetune_learns.py                 # about 40 minutes on 2 cores
     .venv/bin/python bench/finetune_learns.py --epochs 1 --limit 10   # a quick look
 """
 
@@ -134,6 +137,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "lora_rank": args.rank,
             "batch_size": args.batch_size,
             "seq_len": 256,
+            "seed": args.seed,
         }
         body = {
             "model": BASE,
@@ -188,10 +192,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=float, default=3.0)
-    parser.add_argument("--learning-rate", type=float, default=4e-4)
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=1234, help="shuffling and LoRA start")
     parser.add_argument("--limit", type=int, default=0, help="first N questions of each set")
     parser.add_argument(
         "--no-rehearsal",

@@ -33,16 +33,19 @@ def test_every_hyperparameter_reaches_the_worker() -> None:
         seq_len=128,
         weight_decay=0.01,
         warmup_fraction=0.2,
+        seed=99,
     )
     spec = JobSpec.from_dict(job_spec(job, base, [Path("t")], [Path("v")], Path("out")))
     assert (spec.training_steps, spec.learning_rate, spec.lora_rank) == (7, 3e-4, 4)
     assert (spec.batch_size, spec.max_seq_len) == (2, 128)
     assert (spec.weight_decay, spec.warmup_fraction, spec.alpha) == (0.01, 0.2, 8.0)
+    assert spec.seed == 99
     assert spec.epochs is None and spec.threads == 0
     assert spec.merge is False  # the serving settings decide whether the worker merges
     by_epochs = JobSpec.from_dict(job_spec(_job(), base, [Path("t")], [], Path("out")))
     assert by_epochs.epochs == 1.0 and by_epochs.training_steps is None
     assert by_epochs.max_seq_len == 512
+    assert by_epochs.seed == JobSpec.__dataclass_fields__["seed"].default
 
 
 def test_an_unknown_spec_field_is_refused() -> None:

@@ -37,6 +37,7 @@ def job_spec(
         "max_seq_len": hyper.get("seq_len", min(512, base.model.context_length)),
         "weight_decay": hyper.get("weight_decay"),
         "warmup_fraction": hyper.get("warmup_fraction"),
+        "seed": hyper.get("seed"),
         "threads": base.settings.threads,
         "merge": base.settings.tuning_merge,
     }

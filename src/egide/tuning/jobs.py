@@ -46,6 +46,7 @@ _HYPER = {
     "batch_size": (int, 1, 1024),
     "weight_decay": (float, 0.0, 1.0),
     "warmup_fraction": (float, 0.0, 1.0),
+    "seed": (int, 0, 2**31 - 1),
 }
 
 
