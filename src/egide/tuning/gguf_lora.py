@@ -58,11 +58,19 @@ def rope_permute(weights: np.ndarray, heads: int) -> np.ndarray:
     return shaped.swapaxes(1, 2).reshape(weights.shape)
 
 
-def base_info(base_gguf: Path) -> tuple[str, dict[str, tuple[int, ...]], dict[str, int]]:
-    """The base's architecture, tensor shapes (in GGUF order: in, out) and head counts."""
+def read_gguf(path: Path) -> Any:
+    """A reader of ``path`` (parsing a model's index takes seconds: read it once)."""
     import gguf
 
-    reader = gguf.GGUFReader(str(base_gguf))
+    return gguf.GGUFReader(str(path))
+
+
+def base_info(
+    base_gguf: Path, reader: Any | None = None
+) -> tuple[str, dict[str, tuple[int, ...]], dict[str, int]]:
+    """The base's architecture, tensor shapes (in GGUF order: in, out) and head counts;
+    ``reader``: the base already read (:func:`read_gguf`)."""
+    reader = reader or read_gguf(base_gguf)
     arch = _field(reader, "general.architecture")
     if not arch:
         raise ArtefactRejected(f"{base_gguf} has no general.architecture: not a model GGUF")
@@ -74,14 +82,15 @@ def base_info(base_gguf: Path) -> tuple[str, dict[str, tuple[int, ...]], dict[st
     return arch, shapes, heads
 
 
-def convert(adapter_dir: Path, base_gguf: Path, out: Path) -> Path:
-    """Write ``out`` (a GGUF LoRA) from the PEFT adapter in ``adapter_dir``."""
+def convert(adapter_dir: Path, base_gguf: Path, out: Path, base: Any | None = None) -> Path:
+    """Write ``out`` (a GGUF LoRA) from the PEFT adapter in ``adapter_dir``; ``base``: the
+    base already read (:func:`read_gguf`)."""
     import gguf
     from safetensors.numpy import load_file
 
     config = json.loads((adapter_dir / "adapter_config.json").read_text())
     tensors = load_file(str(adapter_dir / "adapter_model.safetensors"))
-    arch, shapes, heads = base_info(base_gguf)
+    arch, shapes, heads = base_info(base_gguf, base)
     pairs: dict[str, dict[str, np.ndarray]] = {}
     for key, value in tensors.items():
         match = _KEY.search(key)

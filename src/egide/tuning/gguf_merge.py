@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from egide.errors import ArtefactRejected
-from egide.tuning.gguf_lora import gguf_writer
+from egide.tuning.gguf_lora import gguf_writer, read_gguf
 
 
 def _lora_pairs(adapter: Any) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], float]:
@@ -46,12 +46,11 @@ def _lora_pairs(adapter: Any) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]],
     return pairs, alpha
 
 
-def merge(base_gguf: Path, adapter_gguf: Path, out: Path) -> Path:
-    """Write ``out``: the base with the adapter merged into its weights."""
-    import gguf
-
-    base = gguf.GGUFReader(str(base_gguf))
-    pairs, alpha = _lora_pairs(gguf.GGUFReader(str(adapter_gguf)))
+def merge(base_gguf: Path, adapter_gguf: Path, out: Path, base: Any | None = None) -> Path:
+    """Write ``out``: the base with the adapter merged into its weights; ``base``: the
+    base already read (:func:`egide.tuning.gguf_lora.read_gguf`)."""
+    base = base or read_gguf(base_gguf)
+    pairs, alpha = _lora_pairs(read_gguf(adapter_gguf))
     tensors = {t.name: t for t in base.tensors}
     missing = sorted(set(pairs) - set(tensors))
     if missing:

@@ -27,7 +27,7 @@ import torch
 
 from egide.registry.artefacts import sha256_file
 from egide.tuning.examples import IGNORE, ChatEncoder, Encoded, read_examples
-from egide.tuning.gguf_lora import convert
+from egide.tuning.gguf_lora import convert, read_gguf
 from egide.tuning.gguf_merge import merge
 from egide.tuning.spec import JobSpec
 from egide.tuning.worker import Progress, Stop
@@ -283,11 +283,13 @@ class Trainer:
             partial = self.out / "adapter.partial"
             shutil.rmtree(partial, ignore_errors=True)
             self.model.save_pretrained(str(partial), save_embedding_layers=False)
-            if Path(self.spec.base_model_path).is_file():
-                gguf = convert(partial, Path(self.spec.base_model_path), partial / "adapter.gguf")
+            base_path = Path(self.spec.base_model_path)
+            if base_path.is_file():
+                base = read_gguf(base_path)
+                gguf = convert(partial, base_path, partial / "adapter.gguf", base)
                 (partial / "adapter.gguf.sha256").write_text(sha256_file(gguf) + "\n")
                 if self.spec.merge:
-                    merged = merge(Path(self.spec.base_model_path), gguf, partial / "merged.gguf")
+                    merged = merge(base_path, gguf, partial / "merged.gguf", base)
                     (partial / "merged.gguf.sha256").write_text(sha256_file(merged) + "\n")
             (partial / "COMPLETE").write_text(json.dumps({"steps": total, "tokens": tokens}))
             os.replace(partial, self.out / "adapter")
