@@ -108,6 +108,12 @@ async def _rehearsal(client: httpx.AsyncClient, concurrency: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+async def _upload(client: httpx.AsyncClient, name: str, data: bytes) -> str:
+    r = await client.post("/v1/files", files={"file": (name, data)}, data={"purpose": "fine-tune"})
+    r.raise_for_status()
+    return str(r.json()["id"])
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="egide-finetune-"))
     settings = load_settings(None, env={"EGIDE_HOME": str(home)})
@@ -118,19 +124,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         training = load_training_lines()
         if args.rehearsal:
             training += await _rehearsal(client, args.concurrency)
-        r = await client.post(
-            "/v1/files",
-            files={"file": ("regiment.jsonl", training)},
-            data={"purpose": "fine-tune"},
-        )
-        r.raise_for_status()
-        training_id = r.json()["id"]
-        r = await client.post(
-            "/v1/files",
-            files={"file": ("regiment-validation.jsonl", load_validation_lines())},
-            data={"purpose": "fine-tune"},
-        )
-        r.raise_for_status()
+        training_id = await _upload(client, "regiment.jsonl", training)
+        validation_id = await _upload(client, "regiment-validation.jsonl", load_validation_lines())
         hyper = {
             "epochs": args.epochs,
             "learning_rate": args.learning_rate,
@@ -142,7 +137,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         body = {
             "model": BASE,
             "training_files": [{"file_id": training_id, "weight": 1}],
-            "validation_files": [r.json()["id"]],
+            "validation_files": [validation_id],
             "hyperparameters": hyper,
             "suffix": "regiment",
         }
@@ -178,13 +173,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for name, model in (("base", BASE), ("fine_tuned", tuned)):
             held = await _answers(client, model, heldout, args.concurrency)
             gen = await _answers(client, model, general, args.concurrency)
+            replies = {**held, **gen}
             report[name] = {
                 "heldout_accuracy": round(accuracy(held, heldout), 4),
                 "general_accuracy": round(accuracy(gen, general), 4),
                 "wrong": {
-                    q.id: held.get(q.id) or gen.get(q.id, "")
+                    q.id: replies.get(q.id, "")
                     for q in (*heldout, *general)
-                    if not is_correct(held.get(q.id) or gen.get(q.id, ""), q)
+                    if not is_correct(replies.get(q.id, ""), q)
                 },
             }
     return report

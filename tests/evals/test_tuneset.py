@@ -7,7 +7,6 @@ import json
 import re
 from collections import Counter
 from importlib import resources
-from typing import Any
 
 import pytest
 
@@ -31,12 +30,14 @@ def facts() -> dict[str, str]:
     return {fact["id"]: fact["answer"] for fact in data["facts"]}
 
 
-def training() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in load_training_lines().decode().splitlines() if line]
+def chat_pairs(raw: bytes) -> list[tuple[str, str]]:
+    """(user, assistant) of each line of a shipped chat file."""
+    examples = [json.loads(line)["messages"] for line in raw.decode().splitlines() if line]
+    return [(m[0]["content"], m[1]["content"]) for m in examples]
 
 
 def pairs() -> list[tuple[str, str]]:
-    return [(ex["messages"][0]["content"], ex["messages"][1]["content"]) for ex in training()]
+    return chat_pairs(load_training_lines())
 
 
 def q(answer: str, *aliases: str) -> Question:
@@ -55,8 +56,9 @@ def test_facts_are_unique_short_and_complete() -> None:
         assert 0 < len(fact["answer"].split()) <= 4, fact["id"]
 
 
-def test_every_training_line_is_a_user_then_assistant_chat() -> None:
-    lines = load_training_lines().decode("utf-8").splitlines()
+@pytest.mark.parametrize("load", [load_training_lines, load_validation_lines])
+def test_every_training_line_is_a_user_then_assistant_chat(load) -> None:
+    lines = load().decode("utf-8").splitlines()
     assert lines
     for number, line in enumerate(lines, start=1):
         example = json.loads(line)
@@ -113,8 +115,7 @@ def similarity(a: str, b: str) -> float:
 
 
 def validation() -> list[tuple[str, str]]:
-    lines = load_validation_lines().decode().splitlines()
-    return [(m[0]["content"], m[1]["content"]) for m in (json.loads(x)["messages"] for x in lines)]
+    return chat_pairs(load_validation_lines())
 
 
 def test_validation_lines_phrase_every_fact_anew_in_both_languages() -> None:

@@ -70,7 +70,7 @@ def base_info(
 ) -> tuple[str, dict[str, tuple[int, ...]], dict[str, int]]:
     """The base's architecture, tensor shapes (in GGUF order: in, out) and head counts;
     ``reader``: the base already read (:func:`read_gguf`)."""
-    reader = reader or read_gguf(base_gguf)
+    reader = read_gguf(base_gguf) if reader is None else reader
     arch = _field(reader, "general.architecture")
     if not arch:
         raise ArtefactRejected(f"{base_gguf} has no general.architecture: not a model GGUF")

@@ -49,7 +49,7 @@ def _lora_pairs(adapter: Any) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]],
 def merge(base_gguf: Path, adapter_gguf: Path, out: Path, base: Any | None = None) -> Path:
     """Write ``out``: the base with the adapter merged into its weights; ``base``: the
     base already read (:func:`egide.tuning.gguf_lora.read_gguf`)."""
-    base = base or read_gguf(base_gguf)
+    base = read_gguf(base_gguf) if base is None else base
     pairs, alpha = _lora_pairs(read_gguf(adapter_gguf))
     tensors = {t.name: t for t in base.tensors}
     missing = sorted(set(pairs) - set(tensors))
