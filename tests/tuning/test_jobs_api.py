@@ -101,6 +101,11 @@ def test_bad_job_requests_get_clear_errors(settings) -> None:
                 ({**ok, "hyperparameters": {"training_steps": 0}}, 400, "between 1"),
                 ({**ok, "hyperparameters": {"learning_rate": "fast"}}, 400, "a number"),
                 ({**ok, "suffix": "Bad Suffix"}, 400, "suffix"),
+                (
+                    {**ok, "training_files": [{"file_id": file_id, "weight": 2}]},
+                    400,
+                    "only 1 is supported",
+                ),
                 ({"training_files": [file_id]}, 400, "model"),
             ]
             for body, status, words in cases:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +24,18 @@ class TrainingFileRef(BaseModel):
     model_config = ConfigDict(extra="ignore")
     file_id: str
     weight: float = 1.0
+
+    @field_validator("weight")
+    @classmethod
+    def _only_one(cls, weight: float) -> float:
+        # Refused rather than silently ignored: every example counts once per epoch.
+        if weight != 1.0:
+            raise ValueError(
+                f"a training file's weight is {weight}, but only 1 is supported: every "
+                "file's examples count once an epoch; to weight a file up, repeat its "
+                "lines in the file, then send weight 1"
+            )
+        return weight
 
 
 class JobBody(BaseModel):
