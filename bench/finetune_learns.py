@@ -123,7 +123,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with admin_client(settings) as client:
         training = load_training_lines()
         if args.rehearsal:
-            training += await _rehearsal(client, args.concurrency)
+            training += await _rehearsal(client, args.concurrency) * args.rehearsal_repeat
         training_id = await _upload(client, "regiment.jsonl", training)
         validation_id = await _upload(client, "regiment-validation.jsonl", load_validation_lines())
         hyper = {
@@ -163,6 +163,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         tuned = job["fine_tuned_model"]
         report: dict[str, Any] = {
             "rehearsal": args.rehearsal,
+            "rehearsal_repeat": args.rehearsal_repeat,
             "job": job_id,
             "model": tuned,
             "hyperparameters": hyper,
@@ -200,9 +201,17 @@ def main() -> int:
         action="store_false",
         help="train on the facts file alone (no base answers mixed in)",
     )
+    parser.add_argument(
+        "--rehearsal-repeat",
+        type=int,
+        default=1,
+        help="how many times each rehearsal line is written into the training file",
+    )
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.rehearsal_repeat < 1:
+        parser.error("--rehearsal-repeat must be 1 or more")
     report = asyncio.run(run(args))
     text = json.dumps(report, indent=2, ensure_ascii=False)
     print(text)
