@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from egide.api.body import read_json
 from egide.api.routes import endpoint, request_id
+from egide.errors import InvalidRequest
 from egide.gateway import Runtime
 from egide.store.jobs import JobRecord
 from egide.tenancy import Caller
@@ -24,18 +25,6 @@ class TrainingFileRef(BaseModel):
     model_config = ConfigDict(extra="ignore")
     file_id: str
     weight: float = 1.0
-
-    @field_validator("weight")
-    @classmethod
-    def _only_one(cls, weight: float) -> float:
-        # Refused rather than silently ignored: every example counts once per epoch.
-        if weight != 1.0:
-            raise ValueError(
-                f"a training file's weight is {weight}, but only 1 is supported: every "
-                "file's examples count once an epoch; to weight a file up, repeat its "
-                "lines in the file, then send weight 1"
-            )
-        return weight
 
 
 class JobBody(BaseModel):
@@ -50,6 +39,15 @@ class JobBody(BaseModel):
     auto_start: bool = True
 
     def request(self) -> JobRequest:
+        for ref in self.training_files:
+            # Refused rather than silently ignored: every example counts once an epoch.
+            if not isinstance(ref, str) and ref.weight != 1.0:
+                raise InvalidRequest(
+                    f"training file {ref.file_id!r} has weight {ref.weight}, but only 1 is "
+                    "supported: every file's examples count once an epoch; to weight a "
+                    "file up, repeat its lines in the file, then send weight 1",
+                    param="training_files",
+                )
         training = [f if isinstance(f, str) else f.file_id for f in self.training_files]
         if self.training_file:
             training.append(self.training_file)
