@@ -36,6 +36,8 @@ def test_chat_streams_from_a_running_server(default_server) -> None:
     result = _egide(
         "chat",
         "Quelle est la capitale de la France ? Un mot.",
+        "--temperature",
+        "0",
         "--url",
         default_server.url,
         "--key",
@@ -72,6 +74,22 @@ def test_chat_in_process_and_errors(tmp_path) -> None:
         home=tmp_path,
     )
     assert result.returncode == 1 and "does not exist" in result.stderr
+    result = _egide(
+        "chat",
+        "bonjour",
+        "--model",
+        "echo",
+        "--temperature",
+        "7",
+        "--in-process",
+        "--config",
+        str(config),
+        home=tmp_path,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    said = " ".join(result.stderr.split())
+    assert "temperature: Input should be less than or equal to 2" in said
+    assert "Fix these fields and retry" in said
 
 
 def test_admin_key_printed_once_on_first_start(tmp_path) -> None:

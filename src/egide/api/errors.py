@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from egide import errors as e
+from egide.protocol.invalid import first_param, validation_message
 
 # error class → (HTTP status, envelope type, envelope code); first match wins (MRO order).
 TABLE: list[tuple[type[e.EgideError], int, str, str | None]] = [
@@ -42,7 +43,7 @@ def describe(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, ValidationError):
         return (
             400,
-            envelope(validation_message(exc), "invalid_request_error", _param(exc), None),
+            envelope(validation_message(exc), "invalid_request_error", first_param(exc), None),
             {},
         )
     if isinstance(exc, e.EgideError):
@@ -73,20 +74,3 @@ def error_response(exc: BaseException) -> Response:
 def in_band(exc: BaseException) -> dict[str, Any]:
     """The envelope sent as an SSE event when a stream fails after it started."""
     return describe(exc)[1]
-
-
-def validation_message(exc: ValidationError) -> str:
-    problems = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
-        problems.append(f"{where or 'body'}: {err['msg']}")
-    more = len(exc.errors()) - 5
-    tail = f" (and {more} more)" if more > 0 else ""
-    return "invalid request: " + "; ".join(problems) + tail + ". Fix these fields and retry."
-
-
-def _param(exc: ValidationError) -> str | None:
-    errors = exc.errors()
-    if not errors:
-        return None
-    return ".".join(str(p) for p in errors[0]["loc"]) or None

@@ -30,6 +30,13 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     chat.add_argument("--system", default=None, help="an optional system prompt")
     chat.add_argument("--max-tokens", type=int, default=512, help="answer length limit")
     chat.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="sampling temperature, 0 for the most likely answer (default: the model's)",
+    )
+    chat.add_argument("--seed", type=int, default=None, help="random seed, for repeatable answers")
+    chat.add_argument(
         "--in-process",
         action="store_true",
         help="load the model in this process instead of using a running server",
@@ -86,6 +93,10 @@ def chat_command(args: argparse.Namespace) -> int:
         "stream": True,
         "max_tokens": args.max_tokens,
     }
+    if args.temperature is not None:
+        payload["temperature"] = args.temperature
+    if args.seed is not None:
+        payload["seed"] = args.seed
     err = Console(stderr=True)
     try:
         asyncio.run(_print_stream(args, payload))

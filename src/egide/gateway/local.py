@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import ValidationError
+
 from egide.config import Settings
 from egide.gateway.boot import build_runtime
 from egide.protocol import mistral
+from egide.protocol.invalid import invalid_request
 from egide.protocol.requests import ChatRequest
 from egide.tenancy import local_caller
 
@@ -18,10 +21,13 @@ async def local_chat(settings: Settings, payload: dict[str, Any]) -> AsyncIterat
     scoped = (
         settings.model_copy(update={"models": only, "default_models": False}) if only else settings
     )
+    try:
+        request = ChatRequest.model_validate(mistral.normalise(dict(payload)))
+    except ValidationError as exc:
+        raise invalid_request(exc) from exc
     runtime = build_runtime(scoped)
     await runtime.start()
     try:
-        request = ChatRequest.model_validate(mistral.normalise(dict(payload)))
         answer = await runtime.gateway.chat(local_caller(runtime.ceiling), request)
         result = answer.body
         if isinstance(result, dict):

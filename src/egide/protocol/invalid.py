@@ -1,0 +1,28 @@
+"""A request body that fails validation, said the same way by the API and the CLI."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from egide.errors import InvalidRequest
+
+
+def validation_message(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        problems.append(f"{where or 'body'}: {err['msg']}")
+    more = len(exc.errors()) - 5
+    tail = f" (and {more} more)" if more > 0 else ""
+    return "invalid request: " + "; ".join(problems) + tail + ". Fix these fields and retry."
+
+
+def first_param(exc: ValidationError) -> str | None:
+    errors = exc.errors()
+    if not errors:
+        return None
+    return ".".join(str(p) for p in errors[0]["loc"]) or None
+
+
+def invalid_request(exc: ValidationError) -> InvalidRequest:
+    return InvalidRequest(validation_message(exc), param=first_param(exc))
