@@ -9,17 +9,17 @@ checks that the model keeps what it knew. The validation file holds one more phr
 fact in each language. Mixed into the training file (unless ``--no-rehearsal``): the
 base model's own complete answers to the 211 general prompts of ``rehearsal.jsonl``
 (coding, definitions, writing, short general questions — none of them an evaluation
-question), asked through the API first. Tuning on what the base already says keeps its
-behaviour outside the new facts (rehearsal); without it a small model forgets (see
-docs/benchmarks.md). The bench uploads the files through ``/v1/files``, creates a job
-through ``/v1/fine_tuning/jobs`` on the packaged Qwen2.5-Coder-0.5B-Instruct, follows it
-to success, then asks every question (temperature 0) of the base and the fine-tuned
-model; the report lists every wrong reply.
+question), asked through the API first and written twice. Tuning on what the base
+already says keeps its behaviour outside the new facts (rehearsal); without it a small
+model forgets (see docs/benchmarks.md). The bench uploads the files through
+``/v1/files``, creates a job through ``/v1/fine_tuning/jobs`` on the packaged
+Qwen2.5-Coder-0.5B-Instruct, follows it to success, then asks every question
+(temperature 0) of the base and the fine-tuned model; the report lists every wrong reply.
 
 Judged by: held-out exact-answer accuracy (goal: near 0 → ≥ 80%) and the drop on the
 general set (goal: ≤ 5 points).
 
-    .venv/bin/python bench/finetune_learns.py                 # about 40 minutes on 2 cores
+    .venv/bin/python bench/finetune_learns.py                 # about 75 minutes on 2 cores
     .venv/bin/python bench/finetune_learns.py --epochs 1 --limit 10   # a quick look
 """
 
@@ -189,8 +189,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=float, default=2.0)
-    parser.add_argument("--learning-rate", type=float, default=3e-4)
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--learning-rate", type=float, default=4e-4)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1234, help="shuffling and LoRA start")
@@ -204,7 +204,7 @@ def main() -> int:
     parser.add_argument(
         "--rehearsal-repeat",
         type=int,
-        default=1,
+        default=2,
         help="how many times each rehearsal line is written into the training file",
     )
     parser.add_argument("--concurrency", type=int, default=4)
