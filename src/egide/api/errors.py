@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from egide import errors as e
-from egide.protocol.invalid import first_param, validation_message
+from egide.protocol.invalid import invalid_request
 
 # error class → (HTTP status, envelope type, envelope code); first match wins (MRO order).
 TABLE: list[tuple[type[e.EgideError], int, str, str | None]] = [
@@ -41,11 +41,7 @@ TABLE: list[tuple[type[e.EgideError], int, str, str | None]] = [
 def describe(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, envelope, extra headers) for any exception."""
     if isinstance(exc, ValidationError):
-        return (
-            400,
-            envelope(validation_message(exc), "invalid_request_error", first_param(exc), None),
-            {},
-        )
+        exc = invalid_request(exc)
     if isinstance(exc, e.EgideError):
         for cls, status, kind, code in TABLE:
             if isinstance(exc, cls):

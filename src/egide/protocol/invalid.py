@@ -1,4 +1,4 @@
-"""A request body that fails validation, said the same way by the API and the CLI."""
+"""A request body that fails validation becomes one clear InvalidRequest (API and CLI)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from egide.errors import InvalidRequest
 
 
-def validation_message(exc: ValidationError) -> str:
+def _message(exc: ValidationError) -> str:
     problems = []
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
@@ -17,7 +17,7 @@ def validation_message(exc: ValidationError) -> str:
     return "invalid request: " + "; ".join(problems) + tail + ". Fix these fields and retry."
 
 
-def first_param(exc: ValidationError) -> str | None:
+def _first_param(exc: ValidationError) -> str | None:
     errors = exc.errors()
     if not errors:
         return None
@@ -25,4 +25,4 @@ def first_param(exc: ValidationError) -> str | None:
 
 
 def invalid_request(exc: ValidationError) -> InvalidRequest:
-    return InvalidRequest(validation_message(exc), param=first_param(exc))
+    return InvalidRequest(_message(exc), param=_first_param(exc))
